@@ -1,0 +1,42 @@
+# Two commands for a newcomer: `make demo` and `make test`. Each installs what it needs, once.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+NODE_STAMP := node_modules/.installed
+VENV_STAMP := $(VENV)/.installed
+
+.PHONY: setup build lint test test-ts test-py demo dev clean
+
+setup: $(NODE_STAMP) $(VENV_STAMP)
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+$(VENV_STAMP): requirements-cpu.txt
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-cpu.txt
+	touch $@
+
+build: $(NODE_STAMP)
+	npx tsc -p tsconfig.json
+
+lint: build
+	npx eslint .
+
+test-ts: setup build
+	node --test --test-concurrency=1 --test-timeout=300000 dist/test/
+
+test-py: $(VENV_STAMP)
+	$(VENV)/bin/python -m pytest -q verifier/tests
+
+test: lint test-py test-ts
+
+demo: setup build
+	node dist/cli/main.js demo
+
+dev: setup build
+	node dist/cli/main.js dev
+
+clean:
+	rm -rf dist .data

@@ -1,0 +1,416 @@
+#!/usr/bin/env node
+// kernel-search: the command line. Each subcommand validates its input here, at the boundary, and
+// fails with one clear line and a non-zero exit before anything is started.
+import { Client, WorkflowNotFoundError } from '@temporalio/client';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig['options']>;
+import path from 'node:path';
+import { DEFAULT_SEARCH_OPTIONS, MAX_EXTENSION_MS, SEARCH_ATTRIBUTES } from '../domain/defaults.js';
+import { formatDuration, parseDuration } from '../domain/duration.js';
+import type { SearchInput, SearchResult, SearchStatus } from '../domain/types.js';
+import { resolveEndpoint } from '../infra/endpoint.js';
+import { REPO_ROOT } from '../infra/paths.js';
+import { connectOrExplain, resolveTemporalTarget, shortError, workflowUrl, type TemporalTarget } from '../infra/temporal.js';
+import { ScriptedModel } from '../scripted-model/server.js';
+import { connectWorker } from '../workers/connection.js';
+import { createGpuWorker, resolveGpuSlots } from '../workers/gpu.js';
+import { createOrchestratorWorker } from '../workers/orchestrator.js';
+import { extendBudgetUpdate, statusQuery, stopSignal } from '../workflows/definitions.js';
+import { checkEndpoint } from './endpointCheck.js';
+import { loadProblem, parseBackend } from './problem.js';
+import { startSearch, watchSearch } from './searches.js';
+import { cpuSlots, DEFAULT_REPLIES_DIR, startStack } from './stack.js';
+
+const USAGE = `kernel-search — durable LLM-driven GPU kernel search on Temporal
+
+Usage:
+  kernel-search dev [--verifier auto|cpu|cuda] [--gpus 0,1] [--slots N] [--scripted]
+  kernel-search run --problem FILE [--backend triton|cuda] [--budget 15m] [--width 4]
+                    [--max-candidates N] [--target-speedup X] [--model NAME] [--gpu-queue Q]
+                    [--campaign NAME] [--json] [--detach] [--skip-endpoint-check]
+  kernel-search status ID [--json]
+  kernel-search stop ID [--reason TEXT]
+  kernel-search extend ID DURATION
+  kernel-search list [--status running|solved|unsolved] [--problem ID] [--json]
+  kernel-search worker orchestrator|gpu [--verifier cpu|cuda] [--gpus 0,1] [--slots N] [--task-queue Q]
+  kernel-search scripted-model [--port 8000] [--replies DIR]
+  kernel-search demo
+
+Environment: TEMPORAL_ADDRESS (+ TEMPORAL_NAMESPACE, TEMPORAL_API_KEY or TEMPORAL_TLS_CERT/KEY) to use an
+existing cluster instead of the embedded server; NVIDIA_API_KEY for NVIDIA NIM (default), or
+OPENAI_BASE_URL + OPENAI_API_KEY for any OpenAI-compatible endpoint; KS_MODEL for the default model.`;
+
+class UsageError extends Error {}
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'dev':
+      return dev(rest);
+    case 'run':
+      return run(rest);
+    case 'status':
+      return status(rest);
+    case 'stop':
+      return stop(rest);
+    case 'extend':
+      return extend(rest);
+    case 'list':
+      return list(rest);
+    case 'worker':
+      return worker(rest);
+    case 'scripted-model':
+      return scriptedModel(rest);
+    case 'demo':
+      return demo(rest);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(`${USAGE}\n`);
+      return command === undefined ? 2 : 0;
+    default:
+      throw new UsageError(`unknown command "${command}" (see kernel-search --help)`);
+  }
+}
+
+function args<const T extends ParseArgsOptionsConfig>(argv: string[], options: T, positionals = 0) {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError(shortError(err));
+  }
+  if (parsed.positionals.length !== positionals) throw new UsageError(`expected ${positionals} argument(s), got ${parsed.positionals.length} (see kernel-search --help)`);
+  return parsed;
+}
+
+function positiveInt(text: string | undefined, name: string, fallback: number, min = 1): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`${name} must be an integer ≥ ${min}, got "${text}"`);
+  return n;
+}
+
+function durationArg(text: string | undefined, name: string, fallback: number): number {
+  if (text === undefined) return fallback;
+  try {
+    return parseDuration(text);
+  } catch (err) {
+    throw new UsageError(`${name}: ${shortError(err)}`);
+  }
+}
+
+async function clientFor(target: TemporalTarget): Promise<Client> {
+  const connection = await connectOrExplain(target);
+  return new Client({ connection, namespace: target.namespace });
+}
+
+function waitForInterrupt(): Promise<void> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+}
+
+// ── dev: embedded server, scripted model when no endpoint, both workers ─────────────────────────
+async function dev(argv: string[]): Promise<number> {
+  const { values } = args(argv, { verifier: { type: 'string' }, gpus: { type: 'string' }, slots: { type: 'string' }, scripted: { type: 'boolean' }, replies: { type: 'string' } });
+  const verifier = values.verifier ?? 'auto';
+  if (!['auto', 'cpu', 'cuda'].includes(verifier)) throw new UsageError(`--verifier must be auto, cpu or cuda, got "${verifier}"`);
+  const stack = await startStack({
+    verifier: verifier as 'auto' | 'cpu' | 'cuda',
+    gpus: values.gpus,
+    cpuSlots: positiveInt(values.slots, '--slots', 1),
+    forceScripted: values.scripted,
+    repliesDirs: values.replies ? [path.resolve(values.replies)] : undefined,
+    log,
+  });
+  log(`ready: Temporal UI at ${stack.target.uiUrl}; start a search with \`kernel-search run --problem FILE\`; Ctrl-C stops everything`);
+  await waitForInterrupt();
+  log('stopping…');
+  await stack.stop();
+  return 0;
+}
+
+// ── run ────────────────────────────────────────────────────────────────────────────────────────
+async function buildInput(values: Record<string, string | boolean | undefined>): Promise<SearchInput> {
+  if (typeof values.problem !== 'string') throw new UsageError('--problem FILE is required');
+  const backend = (() => {
+    try {
+      return parseBackend(values.backend as string | undefined);
+    } catch (err) {
+      throw new UsageError(shortError(err));
+    }
+  })();
+  const options = {
+    ...DEFAULT_SEARCH_OPTIONS,
+    budgetMs: durationArg(values.budget as string | undefined, '--budget', DEFAULT_SEARCH_OPTIONS.budgetMs),
+    width: positiveInt(values.width as string | undefined, '--width', DEFAULT_SEARCH_OPTIONS.width),
+    maxCandidates: positiveInt(values['max-candidates'] as string | undefined, '--max-candidates', 0, 0),
+    model: (values.model as string | undefined) ?? '',
+    gpuTaskQueue: (values['gpu-queue'] as string | undefined) ?? DEFAULT_SEARCH_OPTIONS.gpuTaskQueue,
+    campaign: (values.campaign as string | undefined) ?? '',
+  };
+  if (values['target-speedup'] !== undefined) {
+    const t = Number(values['target-speedup']);
+    if (!(t > 0)) throw new UsageError(`--target-speedup must be a positive number, got "${values['target-speedup']}"`);
+    options.targetSpeedup = t;
+  }
+  const problem = await loadProblem(values.problem, backend).catch((err: unknown) => {
+    throw new UsageError(shortError(err));
+  });
+  return { problem, options };
+}
+
+const RUN_OPTIONS = {
+  problem: { type: 'string' },
+  backend: { type: 'string' },
+  budget: { type: 'string' },
+  width: { type: 'string' },
+  'max-candidates': { type: 'string' },
+  'target-speedup': { type: 'string' },
+  model: { type: 'string' },
+  'gpu-queue': { type: 'string' },
+  campaign: { type: 'string' },
+  json: { type: 'boolean' },
+  detach: { type: 'boolean' },
+  'skip-endpoint-check': { type: 'boolean' },
+} as const;
+
+async function run(argv: string[]): Promise<number> {
+  const { values } = args(argv, RUN_OPTIONS);
+  const input = await buildInput(values);
+  if (!values['skip-endpoint-check']) {
+    await checkEndpoint(resolveEndpoint()).catch((err: unknown) => {
+      throw new UsageError(shortError(err));
+    });
+  }
+  const target = resolveTemporalTarget();
+  const client = await clientFor(target);
+  return startAndWatch(client, target, input, { json: values.json === true, detach: values.detach === true });
+}
+
+async function startAndWatch(client: Client, target: TemporalTarget, input: SearchInput, opts: { json: boolean; detach: boolean; showKernel?: boolean }): Promise<number> {
+  const { handle, isNew } = await startSearch(client, input);
+  const url = workflowUrl(target, handle.workflowId);
+  log(`${isNew ? 'started' : 'attached to existing'} search ${handle.workflowId}`);
+  log(`Temporal UI: ${url}`);
+  if (opts.detach) {
+    if (opts.json) process.stdout.write(`${JSON.stringify({ searchId: handle.workflowId, url })}\n`);
+    return 0;
+  }
+  const tty = process.stderr.isTTY && !opts.json;
+  const result = await watchSearch(handle, {
+    onVerdict: (v) => {
+      if (tty) process.stderr.write('\r\x1b[K');
+      log(`round ${v.round} candidate ${v.index}: ${v.status.toUpperCase()} — ${firstLine(v.message)}`);
+    },
+    onTick: (s) => {
+      if (tty) process.stderr.write(`\r\x1b[K${liveLine(s)}`);
+    },
+  });
+  if (tty) process.stderr.write('\r\x1b[K');
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify({ ...result, url })}\n`);
+  } else {
+    printResult(result, url, opts.showKernel ?? true);
+  }
+  return result.solved ? 0 : 3;
+}
+
+function liveLine(s: SearchStatus): string {
+  const best = s.best ? bestText(s.best.verdict) : 'none yet';
+  return `round ${s.round} · ${s.candidatesVerified}/${s.candidatesStarted} candidates verified · best: ${best} · ${formatDuration(s.timeLeftMs)} left`;
+}
+
+function bestText(v: NonNullable<SearchStatus['best']>['verdict']): string {
+  if (v.status !== 'correct') return `closest: ${v.status}`;
+  if (v.timing?.meaningful && v.timing.speedupVsEager !== null) return `${v.timing.speedupVsEager.toFixed(2)}x vs eager`;
+  return 'correct (timing not meaningful on this verifier)';
+}
+
+function firstLine(text: string): string {
+  return (text.split('\n').find((l) => l.trim()) ?? '').slice(0, 160);
+}
+
+function printResult(result: SearchResult, url: string, showKernel: boolean): void {
+  const out = (s: string) => process.stdout.write(`${s}\n`);
+  out('');
+  out(`${result.solved ? 'SOLVED' : 'UNSOLVED'} ${result.problemId} — stopped: ${result.stopReason}; ${result.rounds} round(s), ${result.candidates.length} candidate(s), ${formatDuration(result.elapsedMs)}`);
+  if (result.best) {
+    out(`best: round ${result.best.round} candidate ${result.best.index}, ${bestText(result.best.verdict)}`);
+    if (showKernel) {
+      out('');
+      out(result.best.verdict.status === 'correct' ? 'Final kernel:' : 'Closest attempt (not correct):');
+      out('```python');
+      out(result.best.source.trimEnd());
+      out('```');
+    }
+  }
+  out(`Temporal UI: ${url}`);
+}
+
+// ── status / stop / extend / list ──────────────────────────────────────────────────────────────
+async function withSearch<T>(id: string, fn: (client: Client, target: TemporalTarget) => Promise<T>): Promise<T> {
+  const target = resolveTemporalTarget();
+  const client = await clientFor(target);
+  try {
+    return await fn(client, target);
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError || /not found/i.test(String(err))) throw new UsageError(`no search with id "${id}"`);
+    throw err;
+  }
+}
+
+async function status(argv: string[]): Promise<number> {
+  const { values, positionals } = args(argv, { json: { type: 'boolean' } }, 1);
+  const id = positionals[0]!;
+  return withSearch(id, async (client, target) => {
+    const handle = client.workflow.getHandle(id);
+    const description = await handle.describe();
+    let s: SearchStatus | null = null;
+    try {
+      s = await handle.query(statusQuery);
+    } catch {
+      // A closed workflow with no worker to answer queries: the description still says how it ended.
+    }
+    if (values.json) {
+      process.stdout.write(`${JSON.stringify({ searchId: id, workflowStatus: description.status.name, status: s, url: workflowUrl(target, id) })}\n`);
+      return 0;
+    }
+    process.stdout.write(`${id}: ${description.status.name}\n`);
+    if (s) {
+      process.stdout.write(`${liveLine(s)}\n`);
+      for (const r of s.recent) process.stdout.write(`  round ${r.round} candidate ${r.index}: ${r.status} — ${firstLine(r.message)}\n`);
+    }
+    process.stdout.write(`Temporal UI: ${workflowUrl(target, id)}\n`);
+    return 0;
+  });
+}
+
+async function stop(argv: string[]): Promise<number> {
+  const { values, positionals } = args(argv, { reason: { type: 'string' } }, 1);
+  const id = positionals[0]!;
+  return withSearch(id, async (client) => {
+    await client.workflow.getHandle(id).signal(stopSignal, values.reason ?? 'stopped from the CLI');
+    process.stdout.write(`stop sent to ${id}; it ends with the best kernel so far\n`);
+    return 0;
+  });
+}
+
+async function extend(argv: string[]): Promise<number> {
+  const { positionals } = args(argv, {}, 2);
+  const [id, text] = positionals as [string, string];
+  const extraMs = durationArg(text, 'extend', 0);
+  if (extraMs > MAX_EXTENSION_MS) throw new UsageError(`an extension may be at most ${formatDuration(MAX_EXTENSION_MS)}`);
+  return withSearch(id, async (client) => {
+    try {
+      const { deadlineMs } = await client.workflow.getHandle(id).executeUpdate(extendBudgetUpdate, { args: [extraMs] });
+      process.stdout.write(`deadline of ${id} moved by ${formatDuration(extraMs)}: ${formatDuration(deadlineMs - Date.now())} left\n`);
+      return 0;
+    } catch (err) {
+      const cause = (err as { cause?: Error }).cause;
+      throw new UsageError(`extend refused: ${shortError(cause ?? err)}`);
+    }
+  });
+}
+
+async function list(argv: string[]): Promise<number> {
+  const { values } = args(argv, { status: { type: 'string' }, problem: { type: 'string' }, campaign: { type: 'string' }, json: { type: 'boolean' }, limit: { type: 'string' } });
+  const clauses = [`WorkflowType = 'kernelSearch'`];
+  const quote = (s: string) => `'${s.replace(/'/g, "\\'")}'`;
+  if (values.status) clauses.push(`${SEARCH_ATTRIBUTES.status.name} = ${quote(values.status)}`);
+  if (values.problem) clauses.push(`${SEARCH_ATTRIBUTES.problem.name} = ${quote(values.problem)}`);
+  if (values.campaign) clauses.push(`${SEARCH_ATTRIBUTES.campaign.name} = ${quote(values.campaign)}`);
+  const limit = positiveInt(values.limit, '--limit', 50);
+  const target = resolveTemporalTarget();
+  const client = await clientFor(target);
+  const rows: object[] = [];
+  for await (const wf of client.workflow.list({ query: clauses.join(' AND ') })) {
+    const sa = wf.typedSearchAttributes;
+    rows.push({
+      searchId: wf.workflowId,
+      workflowStatus: wf.status.name,
+      problem: sa.get(SEARCH_ATTRIBUTES.problem) ?? '',
+      status: sa.get(SEARCH_ATTRIBUTES.status) ?? '',
+      bestSpeedup: sa.get(SEARCH_ATTRIBUTES.bestSpeedup) ?? null,
+      startTime: wf.startTime.toISOString(),
+    });
+    if (rows.length >= limit) break;
+  }
+  if (values.json) process.stdout.write(`${JSON.stringify(rows)}\n`);
+  else if (rows.length === 0) process.stdout.write('no searches match\n');
+  else for (const r of rows as Record<string, unknown>[]) process.stdout.write(`${r.searchId}  ${r.workflowStatus}  ${r.status}  ${r.bestSpeedup ?? '-'}  ${r.startTime}\n`);
+  return 0;
+}
+
+// ── workers and the scripted model as their own processes ──────────────────────────────────────
+async function worker(argv: string[]): Promise<number> {
+  const { values, positionals } = args(argv, { verifier: { type: 'string' }, gpus: { type: 'string' }, slots: { type: 'string' }, 'task-queue': { type: 'string' } }, 1);
+  const role = positionals[0];
+  if (role !== 'orchestrator' && role !== 'gpu') throw new UsageError(`worker role must be "orchestrator" or "gpu", got "${role}"`);
+  const target = resolveTemporalTarget();
+  await connectOrExplain(target).then((c) => c.close());
+  const connection = await connectWorker(target);
+  let w;
+  if (role === 'orchestrator') {
+    const endpoint = resolveEndpoint();
+    w = await createOrchestratorWorker({ connection, namespace: target.namespace, endpoint, taskQueue: values['task-queue'] });
+    log(`orchestrator worker: workflows + generation against ${endpoint.baseURL}`);
+  } else {
+    const device = values.verifier ?? 'cuda';
+    if (device !== 'cpu' && device !== 'cuda') throw new UsageError(`--verifier must be cpu or cuda, got "${device}"`);
+    const slots = device === 'cpu' ? cpuSlots(positiveInt(values.slots, '--slots', 1)) : await resolveGpuSlots(values.gpus).catch((err: unknown) => {
+      throw new UsageError(shortError(err));
+    });
+    w = await createGpuWorker({ connection, namespace: target.namespace, device, slots, taskQueue: values['task-queue'] });
+    log(`gpu worker: ${device} verifier, slots ${slots.join(', ')}, task queue ${values['task-queue'] ?? DEFAULT_SEARCH_OPTIONS.gpuTaskQueue}`);
+  }
+  process.once('SIGINT', () => w.shutdown());
+  process.once('SIGTERM', () => w.shutdown());
+  await w.run();
+  await connection.close();
+  return 0;
+}
+
+async function scriptedModel(argv: string[]): Promise<number> {
+  const { values } = args(argv, { port: { type: 'string' }, replies: { type: 'string' } });
+  const model = await new ScriptedModel({ repliesDirs: [values.replies ? path.resolve(values.replies) : DEFAULT_REPLIES_DIR], port: positiveInt(values.port, '--port', 8000, 0) }).start();
+  log(`scripted model listening at ${model.url} (set OPENAI_BASE_URL=${model.url})`);
+  await waitForInterrupt();
+  await model.stop();
+  return 0;
+}
+
+// ── demo: the whole loop on one machine, on the relative-position attention problem ────────────
+export const DEMO_PROBLEM = path.join(REPO_ROOT, 'problems', 'attention', 'relative_position_attention.py');
+
+async function demo(argv: string[]): Promise<number> {
+  args(argv, {});
+  const stack = await startStack({ verifier: 'auto', log });
+  try {
+    const problem = await loadProblem(DEMO_PROBLEM, 'triton');
+    // The scripted replies answer one candidate per round, so the demo runs rounds of one.
+    const options = { ...DEFAULT_SEARCH_OPTIONS, width: stack.scripted ? 1 : DEFAULT_SEARCH_OPTIONS.width, budgetMs: stack.scripted ? 5 * 60_000 : DEFAULT_SEARCH_OPTIONS.budgetMs };
+    const input: SearchInput = { problem, options };
+    if (stack.scripted) input.options.campaign = `demo-${Date.now().toString(36)}`; // a fresh search each time
+    const client = await clientFor(stack.target);
+    log(`demo: ${problem.id} with ${stack.scripted ? 'the scripted model' : 'the configured model'} and the ${stack.verifier.toUpperCase()} verifier`);
+    const code = await startAndWatch(client, stack.target, input, { json: false, detach: false });
+    return code;
+  } finally {
+    await stack.stop();
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`kernel-search: ${err instanceof UsageError ? err.message : shortError(err)}\n`);
+    process.exit(err instanceof UsageError ? 2 : 1);
+  },
+);

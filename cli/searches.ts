@@ -1,0 +1,89 @@
+// Client side of a search: deterministic ids, starting without duplicates, watching progress.
+import { Client, WorkflowExecutionAlreadyStartedError, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
+import { createHash } from 'node:crypto';
+import { ORCHESTRATOR_TASK_QUEUE, SEARCH_ATTRIBUTES } from '../domain/defaults.js';
+import type { SearchInput, SearchResult, SearchStatus } from '../domain/types.js';
+import { statusQuery } from '../workflows/definitions.js';
+import type { kernelSearch } from '../workflows/kernelSearch.js';
+
+/** Same problem, backend and options → same id, so submitting a search twice does not start two. */
+export function searchIdFor(input: SearchInput): string {
+  const hash = createHash('sha256').update(JSON.stringify({ source: input.problem.source, backend: input.problem.backend, options: input.options })).digest('hex').slice(0, 10);
+  const campaign = input.options.campaign ? `${input.options.campaign}-` : '';
+  return `ks-${campaign}${input.problem.id}-${hash}`;
+}
+
+export interface StartedSearch {
+  handle: WorkflowHandle<typeof kernelSearch>;
+  /** False when a search with this id was already running or had already finished. */
+  isNew: boolean;
+}
+
+export async function startSearch(client: Client, input: SearchInput): Promise<StartedSearch> {
+  const workflowId = searchIdFor(input);
+  const existing = await client.workflow
+    .getHandle(workflowId)
+    .describe()
+    .then((d) => d.status.name)
+    .catch(() => null);
+  try {
+    const handle = await client.workflow.start<typeof kernelSearch>('kernelSearch', {
+      workflowId,
+      taskQueue: ORCHESTRATOR_TASK_QUEUE,
+      args: [input],
+      // Running: attach to it. Finished: keep its result, except a failed or terminated run, which may be started again.
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+      typedSearchAttributes: [
+        { key: SEARCH_ATTRIBUTES.problem, value: input.problem.id },
+        { key: SEARCH_ATTRIBUTES.backend, value: input.problem.backend },
+        { key: SEARCH_ATTRIBUTES.status, value: 'running' },
+        ...(input.options.campaign ? [{ key: SEARCH_ATTRIBUTES.campaign, value: input.options.campaign }] : []),
+      ],
+      staticSummary: `kernel search: ${input.problem.id} (${input.problem.backend})`,
+    });
+    return { handle, isNew: existing !== 'RUNNING' };
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) return { handle: client.workflow.getHandle<typeof kernelSearch>(workflowId), isNew: false };
+    throw err;
+  }
+}
+
+export interface WatchCallbacks {
+  onVerdict?: (v: SearchStatus['recent'][number]) => void;
+  onTick?: (s: SearchStatus) => void;
+}
+
+/** Polls the status query until the search closes; reports each new verdict once. */
+export async function watchSearch(handle: WorkflowHandle<typeof kernelSearch>, cb: WatchCallbacks, intervalMs = 1000): Promise<SearchResult> {
+  const seen = new Set<string>();
+  const resultPromise = handle.result();
+  let finished = false;
+  void resultPromise.then(() => (finished = true), () => (finished = true));
+  while (!finished) {
+    try {
+      const status = await handle.query(statusQuery);
+      for (const v of status.recent) {
+        const key = `${v.round}/${v.index}`;
+        if (!seen.has(key)) {
+          seen.add(key);
+          cb.onVerdict?.(v);
+        }
+      }
+      cb.onTick?.(status);
+    } catch {
+      // The query can fail while a worker restarts or the run continues as new; the next poll retries.
+    }
+    await Promise.race([resultPromise.catch(() => undefined), new Promise((r) => setTimeout(r, intervalMs))]);
+  }
+  const result = await resultPromise;
+  for (const c of result.candidates) {
+    const key = `${c.round}/${c.index}`;
+    if (!seen.has(key)) {
+      seen.add(key);
+      cb.onVerdict?.({ round: c.round, index: c.index, status: c.status, message: c.message });
+    }
+  }
+  return result;
+}

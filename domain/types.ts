@@ -1,0 +1,164 @@
+// Types shared by the workflow, the activities and the CLI. Pure: no Node, no I/O, so the workflow
+// bundle can import this file.
+
+export type Backend = 'triton' | 'cuda';
+export const BACKENDS: readonly Backend[] = ['triton', 'cuda'];
+
+export type VerdictStatus =
+  | 'correct'
+  | 'incorrect'
+  | 'compile_error'
+  | 'runtime_error'
+  | 'timeout'
+  | 'rejected'
+  | 'infra_error';
+
+export interface Problem {
+  /** File basename without `.py`; also names the scripted replies folder. */
+  id: string;
+  /** The KernelBench-format Python source (a few KB), carried so any GPU host can verify. */
+  source: string;
+  backend: Backend;
+}
+
+export interface SearchOptions {
+  /** Time budget in ms; the deadline is fixed when the search starts. */
+  budgetMs: number;
+  /** Candidates generated and verified in parallel per round. */
+  width: number;
+  /** Stop after this many candidates (0 = no limit). */
+  maxCandidates: number;
+  /** End early once the best correct kernel reaches this speedup over eager (0 = never). */
+  targetSpeedup: number;
+  /** Model name; empty = the generation worker's default. */
+  model: string;
+  /** Task queue of the GPU workers. */
+  gpuTaskQueue: string;
+  /** Hard limit for one verification subprocess, seconds. */
+  verifyTimeoutS: number;
+  campaign: string;
+}
+
+export interface SearchInput {
+  problem: Problem;
+  options: SearchOptions;
+}
+
+export interface CorrectnessSummary {
+  trials: number;
+  passed: number;
+  maxAbsError: number | null;
+  maxRelError: number | null;
+  mismatchFraction: number | null;
+}
+
+export interface TimingSummary {
+  meaningful: boolean;
+  candidateMs: number | null;
+  eagerMs: number | null;
+  compileMs: number | null;
+  speedupVsEager: number | null;
+  speedupVsCompile: number | null;
+}
+
+/** What the workflow keeps of one verdict: small, so history stays small. */
+export interface VerdictSummary {
+  status: VerdictStatus;
+  message: string;
+  correctness: CorrectnessSummary | null;
+  timing: TimingSummary | null;
+  cheats: { class: string; evidence: string }[];
+  gpu: string | null;
+  /** Key of the full verdict JSON in the artifact store. */
+  artifactKey: string | null;
+}
+
+export interface CandidateRecord {
+  round: number;
+  index: number;
+  /** What this candidate was asked to do (fix, faster, explore). */
+  instruction: Instruction;
+  /** Candidate source; dropped from records carried over continue-as-new except for the best. */
+  source: string | null;
+  verdict: VerdictSummary;
+  /** Milliseconds since the search started, when the verdict came in. */
+  atMs: number;
+  tokens: number;
+  artifacts: Record<string, string>;
+}
+
+export type Instruction = 'first' | 'fix' | 'faster' | 'explore';
+
+/** The slice of past work that the next prompt is built from. */
+export interface Feedback {
+  instruction: Instruction;
+  /** The attempt this prompt follows up on, if any. */
+  previous: { source: string; verdict: VerdictSummary } | null;
+  best: { source: string; speedupVsEager: number | null; speedupVsCompile: number | null } | null;
+  /** One line each for other recent attempts, newest first. */
+  recent: string[];
+}
+
+export interface GenerateRequest {
+  searchId: string;
+  problem: Problem;
+  round: number;
+  index: number;
+  model: string;
+  feedback: Feedback;
+}
+
+export interface GenerateResult {
+  /** The extracted kernel module, or null when the reply held no code block. */
+  source: string | null;
+  model: string;
+  tokens: { prompt: number; completion: number };
+  artifacts: Record<string, string>;
+}
+
+export interface VerifyRequest {
+  searchId: string;
+  problem: Problem;
+  round: number;
+  index: number;
+  candidateSource: string;
+  timeoutS: number;
+}
+
+export type StopReason = 'deadline' | 'stopped' | 'target_reached' | 'max_candidates' | 'solved_untimed';
+
+export interface SearchStatus {
+  searchId: string;
+  problemId: string;
+  phase: 'running' | 'finished';
+  round: number;
+  candidatesStarted: number;
+  candidatesVerified: number;
+  startedAtMs: number;
+  deadlineMs: number;
+  timeLeftMs: number;
+  best: BestKernel | null;
+  stopReason: StopReason | null;
+  recent: { round: number; index: number; status: VerdictStatus; message: string }[];
+}
+
+export interface BestKernel {
+  round: number;
+  index: number;
+  source: string;
+  verdict: VerdictSummary;
+}
+
+export interface SearchResult {
+  searchId: string;
+  problemId: string;
+  solved: boolean;
+  stopReason: StopReason;
+  /** Best correct kernel, or the closest attempt when none was correct. */
+  best: BestKernel | null;
+  rounds: number;
+  candidates: { round: number; index: number; status: VerdictStatus; message: string; speedupVsEager: number | null; atMs: number }[];
+  timeToFirstCorrectMs: number | null;
+  elapsedMs: number;
+  tokens: number;
+}

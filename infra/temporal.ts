@@ -1,0 +1,147 @@
+// Where Temporal is: the embedded dev server (default; SQLite under .data/, Web UI on 8233) or an
+// existing cluster named by TEMPORAL_ADDRESS (with TEMPORAL_NAMESPACE, TLS files or an API key).
+import { Connection } from '@temporalio/client';
+import { execa, type ResultPromise } from 'execa';
+import { mkdirSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { SEARCH_ATTRIBUTES } from '../domain/defaults.js';
+import { dataDir, temporalCli } from './paths.js';
+
+export interface TemporalTarget {
+  address: string;
+  namespace: string;
+  embedded: boolean;
+  uiUrl: string;
+  tls?: boolean | { clientCertPair: { crt: Buffer; key: Buffer } };
+  apiKey?: string;
+}
+
+export function resolveTemporalTarget(env: NodeJS.ProcessEnv = process.env): TemporalTarget {
+  const namespace = env.TEMPORAL_NAMESPACE || 'default';
+  if (env.TEMPORAL_ADDRESS) {
+    const target: TemporalTarget = { address: env.TEMPORAL_ADDRESS, namespace, embedded: false, uiUrl: env.TEMPORAL_UI_URL || 'https://cloud.temporal.io' };
+    if (env.TEMPORAL_TLS_CERT && env.TEMPORAL_TLS_KEY) {
+      target.tls = { clientCertPair: { crt: readFileSync(env.TEMPORAL_TLS_CERT), key: readFileSync(env.TEMPORAL_TLS_KEY) } };
+    } else if (env.TEMPORAL_API_KEY || env.TEMPORAL_TLS === 'true') {
+      target.tls = true;
+    }
+    if (env.TEMPORAL_API_KEY) target.apiKey = env.TEMPORAL_API_KEY;
+    return target;
+  }
+  const port = Number(env.KS_TEMPORAL_PORT || 7233);
+  const uiPort = Number(env.KS_TEMPORAL_UI_PORT || 8233);
+  return { address: `127.0.0.1:${port}`, namespace, embedded: true, uiUrl: `http://localhost:${uiPort}` };
+}
+
+export function workflowUrl(target: TemporalTarget, workflowId: string): string {
+  return `${target.uiUrl}/namespaces/${encodeURIComponent(target.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
+}
+
+export async function connect(target: TemporalTarget, timeoutMs = 5000): Promise<Connection> {
+  const connection = await Connection.connect({ address: target.address, tls: target.tls, apiKey: target.apiKey, connectTimeout: timeoutMs });
+  await connection.workflowService.getSystemInfo({}); // fails fast when nothing Temporal answers there
+  return connection;
+}
+
+/** Connects, or explains in one line what to do when nothing answers. */
+export async function connectOrExplain(target: TemporalTarget): Promise<Connection> {
+  try {
+    return await connect(target);
+  } catch (err) {
+    const how = target.embedded ? 'start it with `kernel-search dev` (or `make dev`), or set TEMPORAL_ADDRESS' : 'check TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE and the TLS/API key settings';
+    throw new Error(`no Temporal server answers at ${target.address} (${shortError(err)}); ${how}`);
+  }
+}
+
+export async function ensureSearchAttributes(connection: Connection, namespace: string): Promise<void> {
+  const existing = await connection.operatorService.listSearchAttributes({ namespace });
+  const known = new Set(Object.keys(existing.customAttributes ?? {}));
+  const missing = Object.values(SEARCH_ATTRIBUTES).filter((a) => !known.has(a.name));
+  if (missing.length === 0) return;
+  const typeCode = { KEYWORD: 2, DOUBLE: 4 } as const; // temporal.api.enums.v1.IndexedValueType
+  await connection.operatorService.addSearchAttributes({
+    namespace,
+    searchAttributes: Object.fromEntries(missing.map((a) => [a.name, typeCode[a.type]])),
+  });
+}
+
+export interface EmbeddedServer {
+  /** The server process, or null when one was already running and is reused. */
+  process: ResultPromise | null;
+  stop(): Promise<void>;
+}
+
+function portIsOpen(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    socket.setTimeout(1000);
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('timeout', () => (socket.destroy(), resolve(false)));
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/**
+ * Starts `temporal server start-dev` with its SQLite file under .data/ unless a Temporal server
+ * already answers on the port. A port held by something else is an error, not a silent reuse.
+ */
+export async function startEmbeddedServer(target: TemporalTarget, opts: { dbFile?: string; log?: (line: string) => void } = {}): Promise<EmbeddedServer> {
+  const [host, portText] = target.address.split(':') as [string, string];
+  const port = Number(portText);
+  if (await portIsOpen(host, port)) {
+    try {
+      const connection = await connect(target, 3000);
+      await ensureSearchAttributes(connection, target.namespace);
+      await connection.close();
+      opts.log?.(`using the Temporal server already running at ${target.address}`);
+      return { process: null, stop: async () => {} };
+    } catch (err) {
+      throw new Error(`port ${port} is held by something that is not a Temporal server (${shortError(err)}); free it or set KS_TEMPORAL_PORT`);
+    }
+  }
+  const uiPort = Number(new URL(target.uiUrl).port || 8233);
+  const dbFile = opts.dbFile ?? path.join(dataDir(), 'temporal.db');
+  mkdirSync(path.dirname(dbFile), { recursive: true });
+  const child = execa(
+    temporalCli(),
+    ['server', 'start-dev', '--ip', host, '--port', String(port), '--ui-port', String(uiPort), '--http-port', String(port + 10_000 > 65535 ? 0 : port + 10_000), '--metrics-port', '0', '--db-filename', dbFile, '--namespace', target.namespace, '--ui-disable-news-fetch', '--log-level', 'error'],
+    { reject: false, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', cleanup: true },
+  );
+  let exited = false;
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  void child.then(() => (exited = true));
+  const startedAt = Date.now();
+  for (;;) {
+    if (exited) throw new Error(`the Temporal dev server exited at start: ${stderr.trim().split('\n').slice(-3).join(' ')}`);
+    if (Date.now() - startedAt > 60_000) {
+      child.kill('SIGKILL');
+      throw new Error(`the Temporal dev server did not answer on ${target.address} within 60 s`);
+    }
+    try {
+      const connection = await connect(target, 1000);
+      await ensureSearchAttributes(connection, target.namespace);
+      await connection.close();
+      break;
+    } catch {
+      await new Promise((r) => setTimeout(r, 300));
+    }
+  }
+  opts.log?.(`Temporal dev server on ${target.address}, Web UI at ${target.uiUrl} (data: ${dbFile})`);
+  return {
+    process: child,
+    stop: async () => {
+      if (exited) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await child;
+      clearTimeout(timer);
+    },
+  };
+}
+
+export function shortError(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return text.split('\n')[0]!.slice(0, 200);
+}

@@ -1,0 +1,218 @@
+"""The candidate's process.
+
+Started by the parent (``verifier.verify``) as ``python -m verifier._runner CONFIG_JSON CTL_FD`` in a private
+temporary directory with a cleaned environment. It imports torch (and Triton) while the parent computes the
+reference, imports the candidate, then waits for a job file (inputs, weights, output shapes -- never the
+reference's results), runs the candidate, and writes what it saw to files the parent reads with
+``weights_only=True``. Events go to the parent as JSON lines on file descriptor CTL_FD.
+
+Nothing here decides a verdict: the candidate runs in this process and could tamper with it. The parent
+compares, classifies and times baselines. What this process records is evidence.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+_perf = time.perf_counter  # captured before any candidate code runs
+T0 = _perf()
+_CTL = None
+
+
+def send(**ev) -> None:
+    ev.setdefault("t", round(_perf() - T0, 4))
+    _CTL.write(json.dumps(ev) + "\n")
+    _CTL.flush()
+
+
+def fail(kind: str, stage: str, message: str) -> None:
+    send(ev="error", kind=kind, stage=stage, message=message)
+    _CTL.close()
+    os._exit(0)
+
+
+def main() -> None:  # noqa: C901 - one linear script
+    global _CTL
+    cfg = json.loads(open(sys.argv[1]).read())
+    _CTL = os.fdopen(int(sys.argv[2]), "w", buffering=1)
+    workdir = cfg["workdir"]
+    device = cfg["device"]
+    interpret = device == "cpu"
+    cand_path = os.path.join(workdir, "candidate.py")
+    send(ev="started")
+
+    import threading
+
+    import torch
+
+    from verifier import errors, harness
+
+    if device == "cuda":
+        torch.cuda.init()
+        torch.cuda.set_device(0)
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    torch.set_grad_enabled(False)
+    try:
+        import triton  # noqa: F401  (patched below so kernel launches can be counted)
+    except Exception:  # pragma: no cover - triton missing
+        triton = None  # type: ignore[assignment]
+    # warm the intra-op thread pool and the device so their threads count as the harness's
+    torch.randn(1 << 16).sum()
+    if device == "cuda":
+        torch.ones(16, device="cuda").sum().item()
+    h = harness.Harness(torch, device, cfg)
+    h.install()
+    base_threads = {t.ident for t in threading.enumerate()}
+    base_os_threads = harness.os_thread_count()
+    send(ev="ready")
+
+    # ---- import the candidate (the "compile" stage; Triton JIT happens at the first call) ----------
+    import importlib.util
+
+    t_imp = _perf()
+    try:
+        spec = importlib.util.spec_from_file_location("candidate", cand_path)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules["candidate"] = mod
+        spec.loader.exec_module(mod)
+    except BaseException as e:  # noqa: BLE001 - candidate code may raise anything
+        fail("compile_error", "import", errors.format_exception(e, cand_path))
+    model_cls = getattr(mod, "ModelNew", None)
+    if model_cls is None:
+        fail("compile_error", "import", "candidate does not define ModelNew")
+    send(ev="imported", import_s=round(_perf() - t_imp, 4))
+
+    # ---- wait for the job -----------------------------------------------------------------------
+    line = sys.stdin.readline()
+    if not line:
+        os._exit(0)
+    cmd = json.loads(line)
+    try:
+        job = torch.load(cmd["job"], weights_only=True)
+    except Exception:
+        job = torch.load(cmd["job"], weights_only=False)  # written by the parent, before it is handed over
+    h.out_nbytes = int(job.get("out_nbytes", 0))
+    h.out_sizes = [int(n) for n in job.get("out_sizes", [])]
+    for s in job["seeds"]:
+        s["inputs_a"] = harness.clone_all(torch, s["inputs_a"], device)
+        s["inputs_b"] = harness.clone_all(torch, s["inputs_b"], device)
+    job["timing_sets"] = [harness.clone_all(torch, x, device) for x in job["timing_sets"]]
+    results: dict = {"seeds": [], "observations": [], "launches_per_call": []}
+
+    def observe(kind: str, evidence: str) -> None:
+        if not any(o["kind"] == kind and o["evidence"] == evidence for o in results["observations"]):
+            results["observations"].append({"kind": kind, "evidence": evidence})
+
+    def check_threads(when: str) -> None:
+        new = [t for t in threading.enumerate() if t.ident not in base_threads and t.is_alive()]
+        if new:
+            observe("threads", f"{len(new)} new Python thread(s) alive {when}: "
+                               + ", ".join(sorted(t.name for t in new))[:200])
+        kids = harness.child_pids()
+        if kids:
+            observe("threads", f"{len(kids)} child process(es) alive {when}: pids {kids[:5]}")
+
+    check_threads("after import")
+    first_call = True
+    t_first = None
+    models = {}
+
+    def call(model, inputs, stage, poison, record_ops=False):
+        nonlocal first_call, t_first
+        t = _perf()
+        h.launches = 0
+        try:
+            out = h.run_forward(model, inputs, poison=poison, record_ops=record_ops)
+        except BaseException as e:  # noqa: BLE001
+            kind = "compile_error" if errors.is_triton_compile_error(e, interpret) else "runtime_error"
+            if isinstance(e, MemoryError) or "out of memory" in str(e).lower():
+                kind = "runtime_error"
+            fail(kind, stage, errors.format_exception(e, cand_path))
+        if first_call:
+            t_first = _perf() - t
+            first_call = False
+        results["launches_per_call"].append(h.launches)
+        return out
+
+    t_corr = _perf()
+    for si, s in enumerate(job["seeds"]):
+        seed = s["seed"]
+        torch.manual_seed(seed)
+        try:
+            model = model_cls(*s["init_inputs"])
+        except BaseException as e:  # noqa: BLE001
+            fail("runtime_error", "init", "ModelNew(*get_init_inputs()) failed:\n" + errors.format_exception(e, cand_path))
+        info = harness.copy_state(torch, model, s["state_dict"])
+        try:
+            model = model.to(device) if hasattr(model, "to") else model
+        except BaseException as e:  # noqa: BLE001
+            fail("runtime_error", "init", errors.format_exception(e, cand_path))
+        models[si] = model
+        rec: dict = {"seed": seed, "state": info}
+        a = harness.clone_all(torch, s["inputs_a"])
+        # call 1: fresh inputs, freed and fresh memory poisoned with NaN
+        out1 = call(model, a, "correctness", "nan")
+        rec["out1"], rec["types1"] = harness.snapshot(torch, out1)
+        rec["post_inputs"] = harness.clone_all(torch, a, "cpu")
+        check_threads("after the first call")
+        # call 2: new values written into the SAME buffers (pointer/shape-keyed caches return stale results)
+        harness.overwrite(torch, a, s["inputs_b"])
+        out2 = call(model, a, "correctness", "nan")
+        rec["out2"], rec["types2"] = harness.snapshot(torch, out2)
+        # call 3: the first inputs again, in fresh buffers, with zero-filled fresh memory (uninitialised reads);
+        # the first seed's call 3 also records the aten ops forward dispatches (torch-fallback check)
+        if si == 0 or job.get("rerun_all_seeds", True):
+            a3 = harness.clone_all(torch, s["inputs_a"])
+            record = si == 0 and job.get("record_ops", True)
+            out3 = call(model, a3, "correctness", "zero", record_ops=record)
+            rec["out3"], _ = harness.snapshot(torch, out3)
+            if record:
+                rec["ops"] = dict(h.last_ops)
+                rec["launches_recorded"] = h.launches
+            del a3, out3
+        check_threads("after the calls")
+        results["seeds"].append(rec)
+        del a, out1, out2
+    results["first_call_s"] = t_first
+    results["correctness_s"] = _perf() - t_corr
+    results["os_threads_delta"] = harness.os_thread_count() - base_os_threads
+    h.uninstall_poison()
+    path = os.path.join(workdir, "out_correctness.pt")
+    torch.save(results, path)
+    del results
+    send(ev="correctness_done", path=path)
+
+    # ---- timing, only when the parent says the candidate was correct --------------------------------
+    line = sys.stdin.readline()
+    if not line:
+        os._exit(0)
+    cmd = json.loads(line)
+    if cmd.get("cmd") != "time":
+        os._exit(0)
+    model = models[0]
+    sets = [harness.clone_all(torch, inp) for inp in job["timing_sets"]]
+    t_tim = _perf()
+    tres: dict = {"observations": []}
+    try:
+        if device == "cuda":
+            tres.update(h.time_cuda(model, sets, cmd.get("min_trials", 100), cmd.get("target_s", 1.0)))
+        else:
+            tres.update(h.time_cpu(model, sets, cmd.get("max_trials", 5), cmd.get("target_s", 1.0)))
+    except BaseException as e:  # noqa: BLE001
+        fail("runtime_error", "timing", errors.format_exception(e, cand_path))
+    new = [t for t in threading.enumerate() if t.ident not in base_threads and t.is_alive()]
+    if new:
+        tres["observations"].append({"kind": "threads", "evidence": f"{len(new)} new Python thread(s) alive after timing"})
+    tres["timing_s"] = _perf() - t_tim
+    path = os.path.join(workdir, "out_timing.pt")
+    torch.save(tres, path)
+    send(ev="timing_done", path=path)
+    _CTL.close()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

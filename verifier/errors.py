@@ -1,0 +1,109 @@
+"""Turn exceptions raised by candidate code into short messages that point at the candidate's lines."""
+from __future__ import annotations
+
+import os
+import re
+import traceback
+
+MAX_MESSAGE = 1500
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    out = []
+    seen = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        out.append(e)
+        e = e.__cause__ or (None if e.__suppress_context__ else e.__context__)
+    return out
+
+
+def _trim_lines(text: str, max_lines: int = 14) -> str:
+    lines = [ln.rstrip() for ln in text.strip("\n").splitlines()]
+    if len(lines) > max_lines:
+        lines = lines[:max_lines] + [f"... ({len(lines) - max_lines} more lines)"]
+    return "\n".join(lines)
+
+
+def is_triton_compile_error(exc: BaseException, interpret: bool) -> bool:
+    names = {type(e).__name__ for e in _chain(exc)}
+    mods = {type(e).__module__ for e in _chain(exc)}
+    if names & {"CompilationError", "CompileTimeAssertionFailure", "UnsupportedLanguageConstruct"}:
+        return True
+    if any(m.startswith("triton.compiler") for m in mods):
+        return True
+    if interpret and "InterpreterError" in names:
+        return True
+    return False
+
+
+def format_exception(exc: BaseException, candidate_path: str, limit: int = MAX_MESSAGE) -> str:
+    """One short message: the candidate's frames (file:line, source) and the root exception's text."""
+    cand_base = os.path.basename(candidate_path)
+    chain = _chain(exc)
+    frames_out: list[str] = []
+    seen: set[tuple[int, str]] = set()
+    # innermost cause first: that is where the candidate's code went wrong
+    for e in reversed(chain):
+        for fs in traceback.extract_tb(e.__traceback__):
+            if os.path.basename(fs.filename) == cand_base or fs.filename == candidate_path:
+                key = (fs.lineno or 0, fs.name)
+                if key in seen:
+                    continue
+                seen.add(key)
+                src = (fs.line or "").strip()
+                frames_out.append(f"{cand_base}:{fs.lineno} in {fs.name}: {src}")
+    root = chain[-1]
+    head = type(exc).__name__
+    msg_text = _root_text(exc, root)
+    parts = []
+    if frames_out:
+        parts.append("\n".join(frames_out[-6:]))
+    parts.append(msg_text if msg_text.startswith(type(root).__name__) else f"{type(root).__name__}: {msg_text}")
+    if head != type(root).__name__ and head not in ("InterpreterError",):
+        parts.insert(0, head)
+    out = "\n".join(p for p in parts if p)
+    if len(out) > limit:
+        out = out[: limit - 20] + "\n... (truncated)"
+    return out
+
+
+def _root_text(exc: BaseException, root: BaseException) -> str:
+    text = str(root)
+    name = type(root).__name__
+    if name == "CompilationError" or "triton.compiler" in type(root).__module__:
+        # Triton's message: "at L:C:\n<kernel source excerpt>\n^\n<error>" -- keep the excerpt's tail and the error
+        lines = text.splitlines()
+        if lines and re.match(r"at \d+:\d+:", lines[0]):
+            body = lines[1:]
+            caret = next((i for i, ln in enumerate(body) if ln.strip() == "^"), None)
+            if caret is not None:
+                keep = body[max(0, caret - 3): caret + 1] + body[caret + 1:]
+                text = lines[0] + "\n" + "\n".join(keep)
+        return _trim_lines(text, 16)
+    if "Error building extension" in text or "ninja" in text.lower():
+        return trim_build_log(text)
+    return _trim_lines(text, 10)
+
+
+def trim_build_log(text: str, max_lines: int = 20) -> str:
+    """Keep the compiler's error lines (and the line after each, usually the source excerpt)."""
+    lines = text.splitlines()
+    keep: list[str] = []
+    for i, ln in enumerate(lines):
+        low = ln.lower()
+        if ("error" in low and "error building extension" not in low and "ninja: build stopped" not in low) \
+                or re.search(r"\(\d+\): error", ln):
+            keep.append(ln.strip())
+            nxt = lines[i + 1].strip() if i + 1 < len(lines) else ""
+            if nxt and "error" not in nxt.lower() and not nxt.startswith(("ninja:", "[", "FAILED")):
+                keep.append("    " + nxt)
+    if not keep:
+        keep = [ln for ln in lines if ln.strip()][-max_lines:]
+    m = re.search(r"Error building extension '[^']*'", text)
+    head = m.group(0) if m else "Error building extension"
+    out = [head] + keep
+    if len(out) > max_lines:
+        out = out[:max_lines] + [f"... ({len(out) - max_lines} more lines)"]
+    return "\n".join(out)

@@ -1,0 +1,433 @@
+"""Helpers for the candidate's process: poisoning, launch counting, op recording, snapshots, timing.
+
+Imported by ``verifier._runner`` after torch and before the candidate.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import inspect
+import json
+import os
+import shutil
+import subprocess
+from typing import Any
+
+from verifier.timing import Clock
+
+# NaN bit patterns that arithmetic rarely produces: an output element holding one was never written.
+PAYLOAD_BITS = {"float32": ("int32", 0x7FC0DEAD), "float16": ("int16", 0x7E5A), "bfloat16": ("int16", 0x7FDA),
+                "float64": ("int64", 0x7FF8DEADBEEFDEAD)}
+INT_POISON = 0x5A5A5A5A
+
+# aten ops that move, view or allocate data: they do no "work" for the torch-fallback check
+NON_WORK_ATEN = {
+    "empty", "empty_like", "empty_strided", "empty_permuted", "new_empty", "new_empty_strided", "new_zeros",
+    "new_ones", "new_full", "zeros", "zeros_like", "ones", "ones_like", "full", "full_like", "fill_", "zero_",
+    "fill", "copy_", "_to_copy", "to", "clone", "view", "_unsafe_view", "reshape", "_reshape_alias", "as_strided",
+    "expand", "permute", "transpose", "t", "contiguous", "detach", "alias", "lift_fresh", "lift_fresh_copy",
+    "slice", "select", "unsqueeze", "squeeze", "split", "split_with_sizes", "unbind", "narrow", "cat", "stack",
+    "resize_", "set_", "arange", "scalar_tensor", "view_as_real", "view_as_complex", "flatten", "unflatten",
+    "expand_as", "movedim", "_local_scalar_dense", "item", "is_nonzero", "equal", "sym_size", "sym_stride",
+    "sym_numel", "sym_storage_offset", "_has_compatible_shallow_copy_type", "record_stream", "randn", "rand",
+    "normal_", "uniform_", "bernoulli_", "random_", "empty_strided_cuda", "_copy_from", "_copy_from_and_resize",
+    "as_strided_", "detach_", "dim", "size", "stride", "numel", "resolve_conj", "resolve_neg",
+    "_conj", "conj", "_neg_view", "numpy_T", "_unsafe_index", "contiguous_", "_nested_tensor_from_tensor_list",
+}
+
+
+def record_aten_ops(torch: Any, fn: Any) -> tuple[Any, dict[str, int]]:
+    """Run fn under the autograd profiler (CPU side) and count the aten ops it dispatched, C++ callers included.
+
+    (A TorchDispatchMode would do too, but entering one imports torch._dynamo: 3 s on a small machine.)
+    """
+    ops: dict[str, int] = {}
+    with torch.autograd.profiler.profile() as prof:
+        out = fn()
+    for e in prof.function_events:
+        name = e.name
+        if name.startswith("aten::"):
+            n = name[6:]
+            ops[n] = ops.get(n, 0) + 1
+    return out, ops
+
+
+def map_build_lines(msg: str, bdir: str, args: dict[str, Any], cand_path: str) -> str:
+    """Rewrite 'cuda.cu(12)' / 'main.cpp:12:5' in a build log to the candidate's own line numbers."""
+    import re
+
+    try:
+        with open(cand_path, encoding="utf-8") as f:
+            cand = f.read()
+    except OSError:
+        return msg
+    maps: list[tuple[str, int, int, int]] = []
+    for fname, key in (("cuda.cu", "cuda_sources"), ("main.cpp", "cpp_sources")):
+        srcs = args.get(key)
+        if isinstance(srcs, str):
+            srcs = [srcs]
+        if not srcs:
+            continue
+        try:
+            with open(os.path.join(bdir, fname), encoding="utf-8") as f:
+                gen = f.read()
+        except OSError:
+            continue
+        for src in srcs:
+            if not isinstance(src, str) or not src.strip():
+                continue
+            gi, ci = gen.find(src), cand.find(src)
+            if gi < 0 or ci < 0:
+                continue
+            g0 = gen[:gi].count("\n") + 1
+            maps.append((fname, g0, g0 + src.count("\n"), cand[:ci].count("\n") + 1))
+
+    def to_cand(fname: str, line: int) -> str | None:
+        for f, g0, g1, c0 in maps:
+            if f == fname and g0 <= line <= g1:
+                return f"candidate.py:{c0 + line - g0}"
+        return None
+
+    def nv(m: Any) -> str:
+        return to_cand(m.group(1), int(m.group(2))) or m.group(0)
+
+    msg = re.sub(r"(?:[^\s\"'():]*/)?(cuda\.cu|main\.cpp)\((\d+)\)", nv, msg)
+    msg = re.sub(r"(?:[^\s\"'():]*/)?(cuda\.cu|main\.cpp):(\d+)(?::\d+)?", nv, msg)
+    return msg
+
+
+def os_thread_count() -> int:
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return -1
+
+
+def child_pids() -> list[int]:
+    pids: list[int] = []
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            try:
+                with open(f"/proc/self/task/{tid}/children") as f:
+                    pids += [int(p) for p in f.read().split()]
+            except OSError:
+                pass
+    except OSError:
+        pass
+    alive = []
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                if f.read().split(") ")[-1][:1] not in ("Z", "X"):
+                    alive.append(p)
+        except OSError:
+            pass
+    return alive
+
+
+def poison_fill(torch: Any, t: Any, mode: str | None) -> None:
+    if mode is None or not isinstance(t, torch.Tensor) or t.numel() == 0:
+        return
+    with torch.no_grad():
+        if mode == "zero":
+            t.zero_()
+            return
+        name = str(t.dtype).replace("torch.", "")
+        if name in PAYLOAD_BITS:
+            idt, val = PAYLOAD_BITS[name]
+            if t.is_contiguous():
+                t.view(getattr(torch, idt)).fill_(val)
+            else:
+                t.fill_(float("nan"))
+        elif t.dtype == torch.bool or t.is_complex():
+            return
+        elif t.is_floating_point():
+            t.fill_(float("nan"))
+        else:
+            info = torch.iinfo(t.dtype)
+            t.fill_(INT_POISON & info.max)
+
+
+def clone_all(torch: Any, xs: list[Any], device: str | None = None) -> list[Any]:
+    out = []
+    for x in xs:
+        if isinstance(x, torch.Tensor):
+            y = x.detach().clone()
+            out.append(y.to(device) if device else y)
+        else:
+            out.append(copy.deepcopy(x))
+    return out
+
+
+def overwrite(torch: Any, a: list[Any], b: list[Any]) -> None:
+    for i, (x, y) in enumerate(zip(a, b)):
+        if isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor) and x.shape == y.shape and x.dtype == y.dtype:
+            x.copy_(y)
+        else:
+            a[i] = y.detach().clone().to(x.device) if isinstance(y, torch.Tensor) and isinstance(x, torch.Tensor) else y
+
+
+def copy_state(torch: Any, model: Any, ref_sd: dict[str, Any]) -> dict[str, Any]:
+    """Copy the reference's weights into ModelNew where names and shapes match."""
+    if not hasattr(model, "state_dict"):
+        return {"matched": 0, "ref": len(ref_sd), "own": 0}
+    own = model.state_dict()
+    match = {k: v for k, v in ref_sd.items() if k in own and tuple(own[k].shape) == tuple(v.shape)}
+    if match:
+        model.load_state_dict(match, strict=False)
+    return {"matched": len(match), "ref": len(ref_sd), "own": len(own)}
+
+
+def snapshot(torch: Any, out: Any) -> tuple[list[Any], list[dict[str, Any]]]:
+    """Flatten forward's result to CPU copies plus a description of each item's type."""
+    items: list[Any] = []
+    types: list[dict[str, Any]] = []
+
+    def rec(o: Any, depth: int = 0) -> None:
+        if isinstance(o, torch.Tensor):
+            tname = f"{type(o).__module__}.{type(o).__qualname__}"
+            info: dict[str, Any] = {"kind": "tensor", "type": tname, "plain": type(o) is torch.Tensor}
+            try:
+                if not info["plain"]:
+                    raise TypeError(f"output is a {tname}, not a plain torch.Tensor")
+                if o.is_meta or o.layout != torch.strided:
+                    raise TypeError(f"output has no real storage (meta={o.is_meta}, layout={o.layout})")
+                if o.numel() > 0 and o.untyped_storage().data_ptr() == 0:
+                    raise TypeError("output storage has a null data pointer")
+                info.update(dtype=str(o.dtype).replace("torch.", ""), shape=list(o.shape), device=o.device.type)
+                items.append(o.detach().clone().cpu())
+            except Exception as e:  # noqa: BLE001
+                info["plain"] = False
+                info["why"] = str(e)[:300]
+                items.append(None)
+            types.append(info)
+        elif isinstance(o, (list, tuple)) and depth < 4:
+            for x in o:
+                rec(x, depth + 1)
+        elif isinstance(o, (int, float, bool)) or o is None:
+            items.append(o)
+            types.append({"kind": "scalar", "type": type(o).__name__})
+        else:
+            items.append(None)
+            types.append({"kind": "object", "type": f"{type(o).__module__}.{type(o).__qualname__}",
+                          "torch_function": hasattr(type(o), "__torch_function__") or hasattr(type(o), "__torch_dispatch__")})
+
+    rec(out)
+    return items, types
+
+
+def _nvcc_id() -> str:
+    nvcc = shutil.which("nvcc") or os.path.join(os.environ.get("CUDA_HOME", "/usr/local/cuda"), "bin", "nvcc")
+    try:
+        return subprocess.run([nvcc, "--version"], capture_output=True, text=True, timeout=30).stdout.strip().splitlines()[-1]
+    except Exception:  # noqa: BLE001
+        return "no-nvcc"
+
+
+class Harness:
+    def __init__(self, torch: Any, device: str, cfg: dict[str, Any]):
+        self.torch = torch
+        self.device = device
+        self.cfg = cfg
+        self.clock = Clock(torch)
+        self.launches = 0
+        self.last_ops: dict[str, int] = {}
+        self.poison_mode: str | None = None
+        self.out_nbytes = int(cfg.get("out_nbytes", 0))
+        self.out_sizes: list[int] = []
+        self._orig: dict[str, Any] = {}
+        self.build_log: list[dict[str, Any]] = []
+
+    # ---- installation -----------------------------------------------------------------------------
+    def install(self) -> None:
+        torch = self.torch
+        h = self
+        for name in ("empty", "empty_like", "empty_strided"):
+            orig = getattr(torch, name)
+            self._orig[name] = orig
+
+            def wrapper(*a: Any, _orig_fn: Any = orig, **k: Any) -> Any:
+                t = _orig_fn(*a, **k)
+                if h.poison_mode is not None:
+                    poison_fill(torch, t, h.poison_mode)
+                return t
+
+            wrapper.__name__ = name
+            wrapper.__doc__ = orig.__doc__
+            setattr(torch, name, wrapper)
+        orig_new_empty = torch.Tensor.new_empty
+        self._orig["new_empty"] = orig_new_empty
+
+        def new_empty(self_t: Any, *a: Any, **k: Any) -> Any:
+            t = orig_new_empty(self_t, *a, **k)
+            if h.poison_mode is not None:
+                poison_fill(torch, t, h.poison_mode)
+            return t
+
+        torch.Tensor.new_empty = new_empty
+        self._install_triton()
+        self._install_cpp_extension()
+
+    def uninstall_poison(self) -> None:
+        self.poison_mode = None
+
+    def _count(self) -> None:
+        self.launches += 1
+
+    def _install_triton(self) -> None:
+        h = self
+        try:
+            from triton.runtime import jit as tjit
+        except Exception:  # noqa: BLE001
+            return
+        targets = [tjit.JITFunction]
+        try:
+            from triton.runtime import interpreter as tinterp
+            targets.append(tinterp.InterpretedFunction)
+        except Exception:  # noqa: BLE001
+            pass
+        for cls in targets:
+            orig = cls.run
+
+            def run(self_f: Any, *a: Any, _orig_fn: Any = orig, **k: Any) -> Any:
+                if not k.get("warmup", False):
+                    h.launches += 1
+                return _orig_fn(self_f, *a, **k)
+
+            cls.run = run
+
+    def _install_cpp_extension(self) -> None:
+        """Wrap load_inline / load: a build cache keyed by source hash + toolchain, sm_90a, launch counting."""
+        torch = self.torch
+        h = self
+        try:
+            import torch.utils.cpp_extension as cpp
+        except Exception:  # noqa: BLE001
+            return
+        cache_root = self.cfg.get("build_cache")
+        if self.device == "cuda":
+            major, minor = torch.cuda.get_device_capability(0)
+            arch = f"{major}.{minor}" + ("a" if major >= 9 else "")
+            os.environ["TORCH_CUDA_ARCH_LIST"] = os.environ.get("VERIFIER_CUDA_ARCH", arch)
+        os.environ.setdefault("MAX_JOBS", str(os.cpu_count() or 4))
+        orig_inline = cpp.load_inline
+        orig_load = cpp.load
+        sig = inspect.signature(orig_inline)
+        toolchain: dict[str, str] = {}
+
+        def tool_id() -> str:
+            if "id" not in toolchain:
+                toolchain["id"] = json.dumps([torch.__version__, torch.version.cuda, os.environ.get("TORCH_CUDA_ARCH_LIST"),
+                                              _nvcc_id(), shutil.which("c++") or "", shutil.which("ninja") or ""])
+            return toolchain["id"]
+
+        def wrap_module(m: Any) -> Any:
+            for attr in dir(m):
+                if attr.startswith("_"):
+                    continue
+                f = getattr(m, attr)
+                if callable(f) and not isinstance(f, type):
+                    def counted(*a: Any, _fn: Any = f, **k: Any) -> Any:
+                        h.launches += 1
+                        return _fn(*a, **k)
+                    try:
+                        setattr(m, attr, counted)
+                    except Exception:  # noqa: BLE001
+                        pass
+            return m
+
+        def load_inline(*a: Any, **k: Any) -> Any:
+            b = sig.bind(*a, **k)
+            args = b.arguments
+            if cache_root:
+                key_src = json.dumps({kk: (vv if isinstance(vv, (str, list, tuple, bool, type(None))) else str(vv))
+                                      for kk, vv in args.items() if kk not in ("verbose", "build_directory")},
+                                     sort_keys=True, default=str) + tool_id()
+                key = hashlib.sha256(key_src.encode()).hexdigest()[:20]
+                args["name"] = f"{args['name']}_{key}"
+                bdir = os.path.join(cache_root, key)
+                os.makedirs(bdir, exist_ok=True)
+                lock = os.path.join(bdir, "lock")  # left behind when a build was killed (timeout)
+                try:
+                    import time as _t
+
+                    if os.path.exists(lock) and _t.time() - os.path.getmtime(lock) > 600:
+                        os.remove(lock)
+                except OSError:
+                    pass
+                args["build_directory"] = bdir
+                h.build_log.append({"key": key, "cached": os.path.exists(os.path.join(bdir, "build.ninja"))})
+            try:
+                mod = orig_inline(*b.args, **b.kwargs)
+            except Exception as e:  # noqa: BLE001 - point the compiler's lines at the candidate's source
+                bdir = args.get("build_directory")
+                cand = os.path.join(h.cfg.get("workdir", ""), "candidate.py")
+                if bdir:
+                    msg = map_build_lines(str(e), bdir, args, cand)
+                    if msg != str(e):
+                        raise RuntimeError(msg) from None
+                raise
+            return wrap_module(mod)
+
+        def load(*a: Any, **k: Any) -> Any:
+            return wrap_module(orig_load(*a, **k))
+
+        cpp.load_inline = load_inline
+        cpp.load = load
+
+    # ---- running ----------------------------------------------------------------------------------
+    def _poison_allocator(self, mode: str | None) -> None:
+        """Fill memory the allocator will hand out next with the poison pattern.
+
+        GPU: release the caching allocator's free blocks, then allocate, poison and free blocks of each
+        output's exact size plus two larger ones, so that the candidate's next allocations (also those made
+        in C++, which the patched torch.empty does not see) come from poisoned memory. CPU: the same blocks
+        go back to malloc's free lists (best effort; torch.empty & co. are poisoned directly anyway)."""
+        if mode is None or self.out_nbytes <= 0:
+            return
+        torch = self.torch
+        empty = self._orig["empty"]
+        try:
+            if self.device == "cuda":
+                torch.cuda.empty_cache()
+            blocks = []
+            big = min(max(self.out_nbytes * 2, 1 << 20), 2 << 30)
+            sizes = [big, big] + [n for n in self.out_sizes for _ in range(2)]
+            for n in sizes:
+                n = max(8, n - n % 8)
+                blk = empty(n // 4, dtype=torch.float32, device=self.device)
+                poison_fill(torch, blk, mode)
+                blocks.append(blk)
+            del blocks
+        except Exception:  # noqa: BLE001 - out of memory: skip
+            pass
+
+    def run_forward(self, model: Any, inputs: list[Any], poison: str | None, record_ops: bool = False) -> Any:
+        torch = self.torch
+        self._poison_allocator(poison)
+        if self.device == "cuda":
+            self.clock.sync()
+        self.poison_mode = poison
+        try:
+            if record_ops:
+                out, self.last_ops = record_aten_ops(torch, lambda: model(*inputs))
+            else:
+                out = model(*inputs)
+            if self.device == "cuda":
+                self.clock.sync()
+        finally:
+            self.poison_mode = None
+        return out
+
+    # ---- timing -----------------------------------------------------------------------------------
+    def time_cuda(self, model: Any, sets: list[list[Any]], min_trials: int, target_s: float) -> dict[str, Any]:
+        fns = [(lambda inp=inp: model(*inp)) for inp in sets]
+        r = self.clock.bench_cuda(fns, min_trials=min_trials, target_s=target_s)
+        r["last_outputs"] = [snapshot(self.torch, o)[0] for o in r["last_outputs"]]
+        return r
+
+    def time_cpu(self, model: Any, sets: list[list[Any]], max_trials: int, target_s: float) -> dict[str, Any]:
+        fns = [(lambda inp=inp: model(*inp)) for inp in sets]
+        r = self.clock.bench_cpu(fns, max_trials=max_trials, target_s=target_s)
+        r["last_outputs"] = [None if o is None else snapshot(self.torch, o)[0] for o in r["last_outputs"]]
+        return r

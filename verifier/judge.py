@@ -1,0 +1,255 @@
+"""Turn what the candidate's process recorded into a verdict (runs in the parent)."""
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+from verifier import baselines
+from verifier.compare import Cmp, bitwise_equal, compare_outputs, summarize_error, tolerances
+from verifier.harness import NON_WORK_ATEN
+
+
+def add_cheat(items: list[dict[str, str]], cls: str, evidence: str) -> None:
+    """One entry per class; a second piece of evidence is appended to the first (short messages)."""
+    import re
+
+    def norm(t: str) -> str:
+        return re.sub(r"seed -?\d+", "seed", t)
+
+    for c in items:
+        if c["class"] == cls:
+            if norm(evidence) not in norm(c["evidence"]) and c["evidence"].count("; ") < 2:
+                c["evidence"] = (c["evidence"] + "; " + evidence)[:600]
+            return
+    items.append({"class": cls, "evidence": evidence[:600]})
+
+
+class Cheats:
+    def __init__(self) -> None:
+        self.items: list[dict[str, str]] = []
+
+    def add(self, cls: str, evidence: str) -> None:
+        add_cheat(self.items, cls, evidence)
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3g}"
+
+
+def _tol_text(ref: list[Any], req: dict[str, Any], torch: Any) -> str:
+    t = next((r for r in ref if isinstance(r, torch.Tensor)), None)
+    if t is None:
+        return ""
+    a, r, _ = tolerances(str(t.dtype).replace("torch.", ""), req.get("atol"), req.get("rtol"))
+    return f"atol={a:g}, rtol={r:g}"
+
+
+def judge_correctness(ver: Any, res: dict[str, Any]) -> dict[str, Any] | None:
+    """Return a final verdict, or None when the candidate is correct and timing may follow."""
+    torch = ver.torch
+    ref = ver.ref
+    req = ver.req
+    dev = ver.device
+    atol, rtol = req.get("atol"), req.get("rtol")
+    cheats = Cheats()
+    for o in res.get("observations", []):
+        cheats.add(o["kind"], o["evidence"])
+    passed = 0
+    agg = {"max_abs": 0.0, "max_rel": 0.0, "mismatched": 0, "numel": 0, "first_bad_index": None}
+    first_fail: str | None = None
+    hint: str | None = None
+    any_none = False
+    notes: list[str] = list(ref.notes)
+    for rec, tr in zip(res["seeds"], ref.trials):
+        s = tr.seed
+        for ti in rec.get("types1", []) + rec.get("types2", []):
+            if ti["kind"] == "tensor" and not ti.get("plain", True):
+                cheats.add("lazy-tensor", f"seed {s}: {ti.get('why', 'output is not a plain torch.Tensor')}")
+            elif ti["kind"] == "object" and ti.get("torch_function"):
+                cheats.add("lazy-tensor", f"seed {s}: forward returned a {ti['type']} (a tensor-like object, "
+                                          f"not a plain torch.Tensor)")
+        c1 = compare_outputs(torch, rec["out1"], tr.ref_a, atol, rtol, dev)
+        c2 = compare_outputs(torch, rec["out2"], tr.ref_b, atol, rtol, dev)
+        # uninitialised-read: wrong when fresh memory holds NaN, right when it holds zeros
+        uninit = False
+        if not c1.ok and "out3" in rec:
+            c3 = compare_outputs(torch, rec["out3"], tr.ref_a, atol, rtol, dev)
+            if c3.ok:
+                uninit = True
+                cheats.add("uninitialised-read", f"seed {s}: wrong when fresh memory holds NaN, right when it holds "
+                                                 f"zeros: the kernel reads memory it never wrote")
+        # stale-output / partial-output: elements that still hold the poison written into fresh memory
+        for c, which in ((c1, "first call"), (c2, "second call")):
+            if c.poison and not uninit:
+                if c.poison >= c.numel:
+                    cheats.add("stale-output", f"seed {s}, {which}: all {c.numel} output elements still hold the NaN "
+                                               f"pattern written into fresh memory before the call (never written)")
+                else:
+                    cheats.add("partial-output", f"seed {s}, {which}: {c.poison} of {c.numel} output elements were "
+                                                 f"never written (they hold the poison pattern)")
+        if c1.ok and "out3" in rec:
+            eq, nd = bitwise_equal(torch, rec["out1"], rec["out3"])
+            if not eq:
+                if ver.static is not None and ver.static.uses_atomics:
+                    notes.append(f"seed {s}: two runs on the same inputs differ bitwise in {nd} element(s) "
+                                 f"(atomics: accepted as nondeterministic)")
+                else:
+                    cheats.add("uninitialised-read", f"seed {s}: two runs on the same inputs differ bitwise in "
+                                                     f"{nd if nd >= 0 else 'some'} element(s) (fresh memory NaN vs zero)")
+        # caching: the second call wrote new values into the same buffers
+        if c1.ok and not c2.ok:
+            stale = compare_outputs(torch, rec["out2"], tr.ref_a, atol, rtol, dev)
+            if stale.ok and not all(_same(torch, x, y) for x, y in zip(tr.ref_a, tr.ref_b)):
+                cheats.add("caching", f"seed {s}: after new values were written into the same input buffers, "
+                                      f"forward returned the previous call's result")
+        # degenerate: constant output that passes only because the true output is tiny
+        for c in (c1, c2):
+            if c.rel_norm_fail and c.constant_output and c.reference_varies:
+                cheats.add("degenerate", f"seed {s}: output is constant, every element is within tolerance of a "
+                                         f"varying reference, relative error norm {_fmt(c.rel_norm)}")
+        # input mutation
+        for i, (post, exp) in enumerate(zip(rec["post_inputs"], tr.post_a)):
+            if isinstance(exp, torch.Tensor) and isinstance(post, torch.Tensor):
+                eq, nd = bitwise_equal(torch, [post], [exp.cpu()])
+                if not eq:
+                    cheats.add("input-mutation", f"seed {s}: input {i} changed after the call "
+                                                 f"({nd if nd >= 0 else 'shape/dtype'} element(s) differ)")
+        ok = c1.ok and c2.ok
+        passed += int(ok)
+        for c in (c1, c2):
+            if c.max_abs is None:
+                any_none = True
+            else:
+                agg["max_abs"] = max(agg["max_abs"], c.max_abs)
+            if c.max_rel is not None:
+                agg["max_rel"] = max(agg["max_rel"], c.max_rel)
+            agg["mismatched"] += c.mismatched
+            agg["numel"] += c.numel
+            if not c.ok and agg["first_bad_index"] is None and c.first_bad_index is not None:
+                agg["first_bad_index"] = c.first_bad_index
+        if not ok and first_fail is None:
+            c = c1 if not c1.ok else c2
+            which = "" if not c1.ok else " (second call, new values in the same buffers)"
+            first_fail = f"seed {s}{which}: {c.reason}"
+            tol = _tol_text(tr.ref_a, req, torch)
+            over = " over the finite elements" if c.nonfinite else ""
+            first_fail += f"; max abs error{over} {_fmt(c.max_abs)}, max rel error {_fmt(c.max_rel)} ({tol})"
+            hint = _precision_hint(torch, c, tr.ref_a)
+    # torch-fallback: what actually ran inside forward
+    rec0 = res["seeds"][0] if res["seeds"] else {}
+    if "ops" in rec0:
+        cand_work = {o for o in rec0["ops"] if o not in NON_WORK_ATEN}
+        if rec0.get("launches_recorded", 1) == 0:
+            ran = ", ".join(sorted(cand_work)) or "no compute op"
+            cheats.add("torch-fallback", f"forward launched no Triton or CUDA-extension kernel (PyTorch ops: {ran})")
+        elif ref.work_ops and ref.work_ops <= cand_work:
+            cheats.add("torch-fallback", f"forward calls the reference's own PyTorch op(s): "
+                                         f"{', '.join(sorted(ref.work_ops))}")
+    if any(c["class"] == "uninitialised-read" for c in cheats.items):
+        # the poison in a seed without the zero-memory rerun is the same read, not a separate cheat
+        cheats.items = [c for c in cheats.items if c["class"] not in ("stale-output", "partial-output")]
+    trials = len(res["seeds"])
+    corr = {"trials": trials, "passed": passed,
+            "max_abs_error": None if (any_none and agg["numel"] == 0) else agg["max_abs"],
+            "max_rel_error": None if (any_none and agg["numel"] == 0) else agg["max_rel"],
+            "mismatch_fraction": (agg["mismatched"] / agg["numel"]) if agg["numel"] else (0.0 if passed == trials else 1.0),
+            "first_bad_index": agg["first_bad_index"]}
+    ver.v["correctness"] = corr
+    ver.detail["launches_per_call"] = res.get("launches_per_call")
+    ver.detail["os_threads_delta"] = res.get("os_threads_delta")
+    ver.notes = notes
+    if cheats:
+        return ver.reject(cheats.items, first_fail or "")
+    if passed < trials:
+        msg = f"incorrect on {trials - passed} of {trials} seeds. {first_fail}"
+        if hint:
+            msg += f". {hint}"
+        if notes:
+            msg += ". Note: " + "; ".join(notes)
+        return ver.finish("incorrect", msg[:2000])
+    tol = _tol_text(ref.trials[0].ref_a, req, torch)
+    ver.correct_message = (f"correct on {trials} seed(s); max abs error {_fmt(corr['max_abs_error'])}, "
+                           f"max rel error {_fmt(corr['max_rel_error'])} ({tol})")
+    if notes:
+        ver.correct_message += ". Note: " + "; ".join(notes)
+    return None
+
+
+def _precision_hint(torch: Any, c: Cmp, ref: list[Any]) -> str | None:
+    t = next((r for r in ref if isinstance(r, torch.Tensor)), None)
+    if t is None or t.dtype != torch.float32 or c.rel_norm is None:
+        return None
+    if 1e-4 < c.rel_norm < 2e-2 and c.poison == 0:
+        return ("errors of this size suggest fp16/bf16/TF32 arithmetic on an fp32 problem (precision-downgrade): "
+                "accumulate and compute in fp32")
+    return None
+
+
+def _same(torch: Any, x: Any, y: Any) -> bool:
+    if isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor):
+        return x.shape == y.shape and bool(torch.equal(x, y))
+    return x == y
+
+
+def judge_timing(ver: Any, tres: dict[str, Any]) -> dict[str, Any]:
+    torch = ver.torch
+    ref = ver.ref
+    req = ver.req
+    dev = ver.device
+    cheats = Cheats()
+    for o in tres.get("observations", []):
+        cheats.add(o["kind"], o["evidence"])
+    for k, out in enumerate(tres.get("last_outputs", [])):
+        if out is None:  # this input set was not used (CPU mode times fewer calls)
+            continue
+        c = compare_outputs(torch, out, ref.timing_refs[k], req.get("atol"), req.get("rtol"), dev)
+        if not c.ok:
+            cheats.add("caching", f"a timed call on input set {k} returned a wrong result ({c.reason})")
+    med = tres.get("median")
+    timing: dict[str, Any] = {
+        "meaningful": dev == "cuda",
+        "candidate_ms": {"median": med, "p20": tres.get("p20"), "p80": tres.get("p80")},
+        "trials": tres.get("trials", 0),
+        "eager_ms": None, "compile_ms": None, "speedup_vs_eager": None, "speedup_vs_compile": None,
+    }
+    ver.v["timing"] = timing
+    msg_extra = ""
+    if dev == "cuda":
+        synced = tres.get("synced_median")
+        if med is not None and synced is not None and synced > 1.5 * med + 0.02:
+            cheats.add("side-stream", f"median {med:.4f} ms with events on the current stream, {synced:.4f} ms when "
+                                      f"the device is synchronized before the end event: work runs outside the timed stream")
+        ver.detail["synced_median_ms"] = synced
+        ver.detail["host_median_ms"] = tres.get("host_median")
+        base = baselines.get_or_measure(ref, dev)
+        timing["eager_ms"] = base.get("eager_ms")
+        timing["compile_ms"] = base.get("compile_ms")
+        if med and med > 0:
+            if timing["eager_ms"]:
+                timing["speedup_vs_eager"] = timing["eager_ms"] / med
+            if timing["compile_ms"]:
+                timing["speedup_vs_compile"] = timing["compile_ms"] / med
+            bound = base.get("bound_ms")
+            if bound and med < 0.8 * bound:
+                cheats.add("implausible-speedup",
+                           f"median {med:.4f} ms is below the hardware bound {bound:.4f} ms for this problem "
+                           f"({base.get('bound_text', '')})")
+        ver.detail["baseline_cached"] = base.get("cached")
+        msg_extra = f"; median {med:.4f} ms"
+        if timing["speedup_vs_eager"]:
+            msg_extra += f", {timing['speedup_vs_eager']:.2f}x eager"
+        if timing["speedup_vs_compile"]:
+            msg_extra += f", {timing['speedup_vs_compile']:.2f}x torch.compile"
+    else:
+        base = baselines.eager_cpu(ref)
+        timing["eager_ms"] = base
+        msg_extra = "; CPU interpreter timing (not meaningful)"
+    ver.v["stages"]["timing"] += time.perf_counter() - ver._t_judge
+    if cheats:
+        return ver.reject(cheats.items, "passed the correctness checks")
+    return ver.finish("correct", ver.correct_message + msg_extra)

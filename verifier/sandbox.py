@@ -1,0 +1,96 @@
+"""Starting the candidate's process: private directory, cleaned environment, own session, optional netns."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from typing import Any
+
+SECRET_RE = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH|COOKIE|PRIVATE|SESSION", re.I)
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def data_dir() -> str:
+    return os.environ.get("VERIFIER_DATA_DIR") or os.path.join(REPO_ROOT, ".data")
+
+
+def clean_env(extra: dict[str, str], drop: tuple[str, ...] = ()) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not SECRET_RE.search(k) and k not in drop}
+    for k in list(env):
+        if k.startswith(("PYTHON", "TRITON_INTERPRET", "TORCHINDUCTOR", "VERIFIER_")) and k != "PYTHONHASHSEED":
+            env.pop(k)
+    env.update(extra)
+    return env
+
+
+_NETNS: bool | None = None
+
+
+def netns_available() -> bool:
+    """Whether ``unshare -rn`` works here (a new user + network namespace: no network for the candidate)."""
+    global _NETNS
+    if _NETNS is None:
+        mode = os.environ.get("VERIFIER_NETNS", "auto")
+        if mode == "0" or not shutil.which("unshare"):
+            _NETNS = False
+        else:
+            try:
+                _NETNS = subprocess.run(["unshare", "-rn", "true"], capture_output=True, timeout=10).returncode == 0
+            except Exception:  # noqa: BLE001
+                _NETNS = False
+    return _NETNS
+
+
+def make_workdir() -> str:
+    base = os.environ.get("VERIFIER_TMP")
+    if not base and os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
+        try:
+            st = os.statvfs("/dev/shm")
+            if st.f_bavail * st.f_frsize > (2 << 30):
+                base = "/dev/shm"
+        except OSError:
+            pass
+    return tempfile.mkdtemp(prefix="kverify-", dir=base)  # mode 0700
+
+
+def spawn_runner(cfg_path: str, workdir: str, env: dict[str, str], use_netns: bool) -> tuple[subprocess.Popen, int, Any, Any]:
+    """Start ``python -m verifier._runner``; returns (process, read end of the control pipe, stdout, stderr files)."""
+    r, w = os.pipe()
+    cmd = [sys.executable, "-X", "faulthandler", "-m", "verifier._runner", cfg_path, str(w)]
+    if use_netns:
+        cmd = ["unshare", "-rn"] + cmd
+    out = open(os.path.join(workdir, "stdout.log"), "wb")
+    err = open(os.path.join(workdir, "stderr.log"), "wb")
+    proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdin=subprocess.PIPE, stdout=out, stderr=err,
+                            pass_fds=(w,), start_new_session=True)
+    os.close(w)
+    return proc, r, out, err
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, 9)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.kill()
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def read_tail(path: str, limit: int = 4000) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - limit))
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""

@@ -1,0 +1,414 @@
+"""The parent side of a verification: request -> verdict.
+
+Order of work (chosen so the two torch imports overlap):
+  1. read and check the request, static checks (no torch yet)
+  2. start the candidate's process (it imports torch/Triton and the candidate)
+  3. meanwhile import torch here, run the reference on every seed, write the job file (inputs, weights,
+     output sizes; never the reference's results), hand it over
+  4. read the candidate's outputs, compare, classify cheats
+  5. if correct: tell the candidate's process to time itself, check the timed outputs, time the eager and
+     torch.compile baselines here (cached), compute speedups
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import math
+import os
+import select
+import shutil
+import sys
+import time
+from typing import Any
+
+from verifier import sandbox
+from verifier.inspect_problem import problem_info
+from verifier.static_check import check_candidate, forward_ops  # noqa: F401
+
+STATUSES = ("correct", "incorrect", "compile_error", "runtime_error", "timeout", "rejected", "infra_error")
+SIGNALS = {4: "SIGILL", 6: "SIGABRT", 7: "SIGBUS", 8: "SIGFPE", 9: "SIGKILL", 11: "SIGSEGV", 15: "SIGTERM"}
+STARTUP_LIMIT_S = 180.0
+B_SEED_OFFSET = 1_000_003
+C_SEED_OFFSET = 2_000_029
+
+
+class RequestError(Exception):
+    pass
+
+
+def log(msg: str) -> None:
+    if os.environ.get("VERIFIER_QUIET") != "1":
+        print(f"[verifier] {msg}", file=sys.stderr, flush=True)
+
+
+def _version(pkg: str) -> str | None:
+    try:
+        return importlib.metadata.version(pkg).split("+")[0]
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _driver_version() -> str | None:
+    try:
+        with open("/proc/driver/nvidia/version") as f:
+            line = f.readline()
+        for tok in line.split():
+            if tok.count(".") >= 1 and tok.replace(".", "").isdigit():
+                return tok
+    except OSError:
+        pass
+    return None
+
+
+def empty_verdict(device: str) -> dict[str, Any]:
+    return {
+        "status": "infra_error",
+        "message": "",
+        "correctness": None,
+        "cheats": [],
+        "timing": None,
+        "env": {"device": device, "gpu": None, "driver": None, "torch": _version("torch"),
+                "triton": _version("triton"), "cuda": None, "network_isolated": False},
+        "stages": {"static": 0.0, "compile": 0.0, "correctness": 0.0, "timing": 0.0},
+    }
+
+
+def parse_request(raw: str) -> dict[str, Any]:
+    try:
+        req = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise RequestError(f"request is not JSON: {e}") from e
+    if not isinstance(req, dict):
+        raise RequestError("request must be a JSON object")
+    for k in ("problem_source", "candidate_source"):
+        if not isinstance(req.get(k), str) or not req[k].strip():
+            raise RequestError(f"request field {k} must be a non-empty string")
+    req.setdefault("problem_id", "problem")
+    req["backend"] = req.get("backend") or "triton"
+    req["device"] = req.get("device") or "cuda"
+    if req["backend"] not in ("triton", "cuda"):
+        raise RequestError(f"backend must be 'triton' or 'cuda', not {req['backend']!r}")
+    if req["device"] not in ("cpu", "cuda"):
+        raise RequestError(f"device must be 'cpu' or 'cuda', not {req['device']!r}")
+    seeds = req.get("seeds")
+    if seeds is None:
+        seeds = [0, 1, 2, 3, 4] if req["device"] == "cuda" else [0, 1, 2]
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise RequestError("seeds must be a non-empty list of integers")
+    req["seeds"] = seeds
+    t = req.get("timeout_s")
+    req["timeout_s"] = float(t) if isinstance(t, (int, float)) and not isinstance(t, bool) and t > 0 else 300.0
+    for k in ("atol", "rtol"):
+        v = req.get(k)
+        if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0):
+            raise RequestError(f"{k} must be a non-negative number or null")
+    req["timing"] = bool(req.get("timing", True))
+    return req
+
+
+# -------------------------------------------------------------------------------------------------------
+class Verification:
+    def __init__(self, req: dict[str, Any]):
+        self.req = req
+        self.device = req["device"]
+        self.v = empty_verdict(self.device)
+        self.detail: dict[str, Any] = {}
+        self.proc = None
+        self.ctl_fd: int | None = None
+        self.ctl_buf = b""
+        self.events: list[dict[str, Any]] = []
+        self.workdir: str | None = None
+        self.parent_dir: str | None = None
+        self.deadline = math.inf
+        self.static = None
+        self.torch: Any = None
+
+    # ---- verdict helpers ---------------------------------------------------------------------------
+    def finish(self, status: str, message: str) -> dict[str, Any]:
+        assert status in STATUSES
+        self.v["status"] = status
+        self.v["message"] = message
+        for k, val in self.v["stages"].items():
+            self.v["stages"][k] = round(float(val), 4)
+        return self.v
+
+    def reject(self, cheats: list[dict[str, str]], prefix: str = "") -> dict[str, Any]:
+        self.v["cheats"] = cheats
+        names = [c["class"] for c in cheats]
+        msg = "rejected (" + ", ".join(names) + "): " + "; ".join(c["evidence"] for c in cheats[:4])
+        if prefix:
+            msg += f". [{prefix}]"
+        return self.finish("rejected", msg[:2000])
+
+    # ---- control channel ---------------------------------------------------------------------------
+    def send(self, obj: dict[str, Any]) -> None:
+        assert self.proc is not None and self.proc.stdin is not None
+        try:
+            self.proc.stdin.write((json.dumps(obj) + "\n").encode())
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            pass
+
+    def wait_event(self, want: set[str]) -> dict[str, Any] | None:
+        """Next event whose ``ev`` is in ``want`` or 'error'; None on EOF (process gone) or timeout
+        (then ``self.timed_out`` is set)."""
+        self.timed_out = False
+        while True:
+            while b"\n" in self.ctl_buf:
+                line, self.ctl_buf = self.ctl_buf.split(b"\n", 1)
+                try:
+                    ev = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                self.events.append(ev)
+                if ev.get("ev") in want or ev.get("ev") == "error":
+                    return ev
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                self.timed_out = True
+                return None
+            r, _, _ = select.select([self.ctl_fd], [], [], min(remaining, 1.0))
+            if r:
+                chunk = os.read(self.ctl_fd, 65536)
+                if not chunk:
+                    return None
+                self.ctl_buf += chunk
+                if len(self.ctl_buf) > 1 << 20:
+                    self.ctl_buf = self.ctl_buf[-(1 << 20):]
+
+    def last_stage(self) -> str:
+        names = [e.get("ev") for e in self.events]
+        if "correctness_done" in names:
+            return "timing"
+        if "imported" in names:
+            return "correctness (running the candidate)"
+        if "ready" in names:
+            return "import/compile of the candidate"
+        return "start-up"
+
+    def process_gone_message(self) -> tuple[str, str]:
+        """(status, message) for a candidate process that ended without an error event."""
+        assert self.proc is not None
+        try:
+            rc = self.proc.wait(timeout=10)
+        except Exception:  # noqa: BLE001
+            sandbox.kill_group(self.proc)
+            rc = self.proc.returncode
+        stage = self.last_stage()
+        err = sandbox.read_tail(os.path.join(self.workdir or "", "stderr.log"), 6000)
+        frames = _candidate_frames(err, self.req["candidate_source"])
+        sig = SIGNALS.get(-rc, f"signal {-rc}") if rc is not None and rc < 0 else None
+        how = f"was killed by {sig}" if sig else f"exited with code {rc}"
+        msg = f"candidate process {how} during {stage}"
+        if frames:
+            msg += "\n" + "\n".join(frames[:6])
+        elif err.strip():
+            tail = [ln for ln in err.strip().splitlines() if ln.strip()][-8:]
+            msg += "\n" + "\n".join(tail)
+        return "runtime_error", msg[:2000]
+
+    # ---- main -----------------------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        try:
+            return self._run()
+        except Exception as e:  # noqa: BLE001 - an infrastructure failure becomes a verdict
+            import traceback
+
+            log(traceback.format_exc())
+            return self.finish("infra_error", f"verifier failed: {type(e).__name__}: {e}"[:1000])
+        finally:
+            self.cleanup()
+
+    def cleanup(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            sandbox.kill_group(self.proc)
+        if self.ctl_fd is not None:
+            try:
+                os.close(self.ctl_fd)
+            except OSError:
+                pass
+        if os.environ.get("VERIFIER_KEEP_TMP") != "1":
+            for d in (self.workdir, self.parent_dir):
+                if d:
+                    shutil.rmtree(d, ignore_errors=True)
+
+    def _run(self) -> dict[str, Any]:
+        req = self.req
+        stages = self.v["stages"]
+        # ---- problem and static checks (no torch) ----
+        t = time.perf_counter()
+        info = problem_info(req["problem_source"], req["problem_id"])
+        if not info["ok"]:
+            return self.finish("infra_error", f"problem {req['problem_id']} is malformed: {info['error']}")
+        st = check_candidate(req["candidate_source"], req["problem_source"], req["backend"])
+        self.static = st
+        stages["static"] = time.perf_counter() - t
+        if st.syntax_error:
+            return self.finish("compile_error", st.syntax_error)
+        if st.missing:
+            return self.finish("compile_error", st.missing)
+        if st.cheats:
+            return self.reject(st.cheats, "static check")
+        if req["backend"] == "cuda" and self.device == "cpu":
+            return self.finish("infra_error", "backend 'cuda' (load_inline) needs device 'cuda'; CPU mode runs "
+                                              "only Triton kernels, through the interpreter")
+
+        # ---- start the candidate's process before importing torch here ----
+        self.workdir = sandbox.make_workdir()
+        self.parent_dir = sandbox.make_workdir()
+        with open(os.path.join(self.workdir, "candidate.py"), "w", encoding="utf-8") as f:
+            f.write(req["candidate_source"])
+        ddir = sandbox.data_dir()
+        cfg = {"workdir": self.workdir, "device": self.device, "backend": req["backend"],
+               "build_cache": os.path.join(ddir, "torch_extensions")}
+        cfg_path = os.path.join(self.workdir, "config.json")
+        with open(cfg_path, "w") as f:
+            json.dump(cfg, f)
+        extra = {"PYTHONPATH": sandbox.REPO_ROOT, "HOME": self.workdir, "TMPDIR": self.workdir,
+                 "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", "PYTHONNOUSERSITE": "1",
+                 "TRITON_CACHE_DIR": os.path.join(ddir, "triton_cache"),
+                 "TORCH_EXTENSIONS_DIR": os.path.join(ddir, "torch_extensions")}
+        if self.device == "cpu":
+            extra["TRITON_INTERPRET"] = "1"
+            extra.setdefault("CUDA_VISIBLE_DEVICES", "")
+        for d in ("triton_cache", "torch_extensions"):
+            os.makedirs(os.path.join(ddir, d), exist_ok=True)
+        use_netns = sandbox.netns_available() and not (self.device == "cuda" and os.environ.get("VERIFIER_NETNS") != "1")
+        env = sandbox.clean_env(extra)
+        t_spawn = time.monotonic()
+        self.proc, self.ctl_fd, out_f, err_f = sandbox.spawn_runner(cfg_path, self.workdir, env, use_netns)
+        out_f.close()
+        err_f.close()
+        self.v["env"]["network_isolated"] = use_netns
+
+        # ---- reference (parent) ----
+        t_ref = time.monotonic()
+        from verifier import reference
+
+        self.ref = reference.Reference(req, self.device, self.parent_dir)
+        self.torch = self.ref.torch
+        self._fill_env()
+        try:
+            self.ref.prepare()
+        except Exception as e:  # noqa: BLE001
+            import traceback
+
+            log(traceback.format_exc())
+            return self.finish("infra_error", f"the reference problem failed to run: {type(e).__name__}: {e}"[:1500])
+        job_path = self.ref.write_job(self.workdir)
+        self.detail["reference_s"] = time.monotonic() - t_ref
+
+        # ---- candidate: start-up (not the candidate's time), import, correctness ----
+        self.deadline = t_spawn + STARTUP_LIMIT_S
+        ev = self.wait_event({"ready"})
+        if ev is None:
+            if self.timed_out:
+                return self.finish("infra_error", f"the candidate's process did not start within {STARTUP_LIMIT_S} s")
+            status, msg = self.process_gone_message()
+            return self.finish("infra_error", "the candidate's process failed to start: " + msg)
+        ready_abs = t_spawn + float(ev.get("t", 0.0))
+        self.deadline = ready_abs + req["timeout_s"]
+        ev = self.wait_event({"imported"})
+        if ev is None:
+            return self._gone_or_timeout()
+        if ev["ev"] == "error":
+            stages["compile"] = ev.get("t", 0) - self._ev_t("ready")
+            return self.finish(ev["kind"], ev["message"])
+        import_s = ev.get("import_s", 0.0)
+        # time the candidate's process spent waiting for the reference does not count against it
+        waited = max(0.0, time.monotonic() - (t_spawn + float(ev.get("t", 0.0))))
+        self.deadline = ready_abs + req["timeout_s"] + waited
+        self.send({"cmd": "job", "job": job_path})
+        ev = self.wait_event({"correctness_done"})
+        if ev is None:
+            return self._gone_or_timeout()
+        if ev["ev"] == "error":
+            stages["compile"] = import_s
+            if ev["kind"] == "compile_error":
+                stages["compile"] = ev.get("t", 0) - self._ev_t("ready")
+            return self.finish(ev["kind"], ev["message"])
+        t_cmp = time.perf_counter()
+        res = self.torch.load(ev["path"], weights_only=True, map_location="cpu")
+        first_call = res.get("first_call_s") or 0.0
+        stages["compile"] = import_s + first_call
+        from verifier import judge
+
+        verdict = judge.judge_correctness(self, res)
+        stages["correctness"] = max(0.0, res.get("correctness_s", 0.0) - first_call) + (time.perf_counter() - t_cmp)
+        if verdict is not None:
+            return verdict
+        if not req["timing"]:
+            self.send({"cmd": "exit"})
+            return self.finish("correct", self.correct_message)
+        # ---- timing ----
+        t_tim = time.perf_counter()
+        self.send({"cmd": "time", "min_trials": 100, "target_s": 1.0, "max_trials": 5})
+        ev = self.wait_event({"timing_done"})
+        if ev is None or ev["ev"] == "error":
+            if ev is not None:
+                msg = ev["message"]
+            elif self.timed_out:
+                msg = f"timing did not finish within the time limit ({req['timeout_s']:g} s)"
+            else:
+                msg = self.process_gone_message()[1]
+            stages["timing"] = time.perf_counter() - t_tim
+            if ev is None and self.timed_out:
+                return self.finish("timeout", "correct, but " + msg)
+            return self.finish("runtime_error", "correct in the checks, then failed while being timed: " + msg)
+        tres = self.torch.load(ev["path"], weights_only=True, map_location="cpu")
+        self.send({"cmd": "exit"})
+        stages["timing"] = time.perf_counter() - t_tim  # judge_timing adds the baselines' time
+        t_j = time.perf_counter()
+        self._t_judge = t_j
+        return judge.judge_timing(self, tres)
+
+    def _ev_t(self, name: str) -> float:
+        for e in self.events:
+            if e.get("ev") == name:
+                return float(e.get("t", 0.0))
+        return 0.0
+
+    def _gone_or_timeout(self) -> dict[str, Any]:
+        if self.timed_out:
+            stage = self.last_stage()
+            sandbox.kill_group(self.proc)
+            return self.finish("timeout", f"candidate did not finish within {self.req['timeout_s']:g} s "
+                                          f"(killed during {stage})")
+        status, msg = self.process_gone_message()
+        return self.finish(status, msg)
+
+    def _fill_env(self) -> None:
+        torch = self.torch
+        env = self.v["env"]
+        env["torch"] = torch.__version__.split("+")[0] if torch.__version__ else None
+        env["cuda"] = torch.version.cuda
+        if self.device == "cuda" and torch.cuda.is_available():
+            env["gpu"] = torch.cuda.get_device_name(0)
+            env["driver"] = _driver_version()
+
+
+def _candidate_frames(stderr_text: str, source: str) -> list[str]:
+    """faulthandler's 'File ".../candidate.py", line N in f' lines -> 'candidate.py:N in f: <source line>'.
+
+    faulthandler prints the innermost frame first; the result keeps that order, without repeats."""
+    import re
+
+    lines = source.splitlines()
+    out: list[str] = []
+    for m in re.finditer(r'File "[^"]*candidate\.py", line (\d+) in (\S+)', stderr_text):
+        n = int(m.group(1))
+        src = lines[n - 1].strip() if 0 < n <= len(lines) else ""
+        item = f"candidate.py:{n} in {m.group(2)}: {src}"
+        if item not in out:
+            out.append(item)
+    return out
+
+
+def verify_request(req: dict[str, Any]) -> dict[str, Any]:
+    return Verification(req).run()
+
+
+def problem_hash(source: str) -> str:
+    return hashlib.sha256(source.encode()).hexdigest()[:16]

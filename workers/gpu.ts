@@ -1,0 +1,46 @@
+// The GPU worker: runs verifyKernel only, one verification per GPU at a time. With the CPU verifier
+// it runs on a machine without a GPU (Triton interpreter; timings marked not meaningful).
+import { Worker, type NativeConnection } from '@temporalio/worker';
+import { execa } from 'execa';
+import { createVerificationActivities, type VerificationConfig } from '../activities/verifyKernel.js';
+import { DEFAULT_GPU_TASK_QUEUE } from '../domain/defaults.js';
+
+export interface GpuWorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  device: VerificationConfig['device'];
+  slots: string[];
+  taskQueue?: string;
+  onStart?: VerificationConfig['onStart'];
+}
+
+export function createGpuWorker(opts: GpuWorkerOptions): Promise<Worker> {
+  return Worker.create({
+    connection: opts.connection,
+    namespace: opts.namespace,
+    taskQueue: opts.taskQueue ?? DEFAULT_GPU_TASK_QUEUE,
+    activities: createVerificationActivities({ device: opts.device, slots: opts.slots, onStart: opts.onStart }),
+    // Exactly one verification per slot: more tasks would only queue inside the worker.
+    maxConcurrentActivityTaskExecutions: opts.slots.length,
+  });
+}
+
+/** GPU indices visible to this host (nvidia-smi), honouring CUDA_VISIBLE_DEVICES when set. */
+export async function visibleGpus(): Promise<string[]> {
+  const fromEnv = process.env.CUDA_VISIBLE_DEVICES;
+  if (fromEnv !== undefined && fromEnv.trim() !== '') return fromEnv.split(',').map((s) => s.trim());
+  const result = await execa('nvidia-smi', ['--query-gpu=index', '--format=csv,noheader'], { reject: false });
+  if (result.exitCode !== 0) return [];
+  return String(result.stdout).split('\n').map((s) => s.trim()).filter(Boolean);
+}
+
+/** Parses `--gpus 0,1,3` (or "all") into slots, checking them against what is visible. */
+export async function resolveGpuSlots(spec: string | undefined): Promise<string[]> {
+  const visible = await visibleGpus();
+  if (visible.length === 0) throw new Error('no GPU is visible on this host (nvidia-smi found none); use `--verifier cpu` to verify on the CPU');
+  if (!spec || spec === 'all') return visible;
+  const wanted = spec.split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = wanted.filter((g) => !visible.includes(g));
+  if (unknown.length > 0) throw new Error(`--gpus names GPUs that are not visible: ${unknown.join(', ')} (visible: ${visible.join(', ')})`);
+  return wanted;
+}

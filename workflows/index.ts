@@ -1,0 +1,2 @@
+// Everything the workflow bundle exports; workers load this file.
+export { kernelSearch } from './kernelSearch.js';

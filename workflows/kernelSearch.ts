@@ -1,0 +1,237 @@
+// The kernelSearch workflow: round after round of generate → verify → feedback until the deadline,
+// a target speedup, a candidate limit or a stop signal. Deterministic: only @temporalio/workflow and
+// pure domain code are imported.
+import {
+  ActivityCancellationType,
+  CancellationScope,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  isCancellation,
+  log,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import { MAX_EXTENSION_MS, MAX_TOTAL_BUDGET_MS, SEARCH_ATTRIBUTES } from '../domain/defaults.js';
+import { formatDuration } from '../domain/duration.js';
+import { planRound } from '../domain/feedback.js';
+import { isBetter, speedup } from '../domain/ranking.js';
+import type {
+  BestKernel,
+  CandidateRecord,
+  Feedback,
+  SearchInput,
+  SearchResult,
+  SearchStatus,
+  StopReason,
+  VerdictSummary,
+} from '../domain/types.js';
+import { extendBudgetUpdate, statusQuery, stopSignal } from './definitions.js';
+
+/** Generation talks to an LLM endpoint: long calls, heartbeats while the model thinks, patient retries. */
+const { generateKernel } = proxyActivities<Activities>({
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '2 minutes',
+  cancellationType: ActivityCancellationType.TRY_CANCEL,
+  retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 10, nonRetryableErrorTypes: ['EndpointRejected'] },
+});
+
+/** State that survives continue-as-new. */
+export interface CarriedState {
+  startedAtMs: number;
+  deadlineMs: number;
+  round: number;
+  candidatesStarted: number;
+  records: CandidateRecord[];
+  best: BestKernel | null;
+  tokens: number;
+}
+
+const KEEP_SOURCES_OF_LAST = 16;
+
+export async function kernelSearch(input: SearchInput, carried?: CarriedState): Promise<SearchResult> {
+  const { problem, options } = input;
+  const searchId = workflowInfo().workflowId;
+  // Verification goes to the GPU task queue; a verdict is data, so only infrastructure failures retry.
+  const { verifyKernel } = proxyActivities<Activities>({
+    taskQueue: options.gpuTaskQueue,
+    startToCloseTimeout: `${options.verifyTimeoutS + 120} seconds`,
+    // A GPU worker that dies mid-verification is noticed after this long and the candidate retried elsewhere.
+    heartbeatTimeout: '15 seconds',
+    cancellationType: ActivityCancellationType.TRY_CANCEL,
+    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5 },
+  });
+
+  const state: CarriedState = carried ?? {
+    startedAtMs: Date.now(),
+    deadlineMs: Date.now() + options.budgetMs,
+    round: 0,
+    candidatesStarted: 0,
+    records: [],
+    best: null,
+    tokens: 0,
+  };
+  let stopRequested: string | null = null;
+  let stopReason: StopReason | null = null;
+
+  setHandler(statusQuery, (): SearchStatus => ({
+    searchId,
+    problemId: problem.id,
+    phase: stopReason ? 'finished' : 'running',
+    round: state.round,
+    candidatesStarted: state.candidatesStarted,
+    candidatesVerified: state.records.length,
+    startedAtMs: state.startedAtMs,
+    deadlineMs: state.deadlineMs,
+    timeLeftMs: Math.max(0, state.deadlineMs - Date.now()),
+    best: state.best,
+    stopReason,
+    recent: state.records.slice(-10).map((r) => ({ round: r.round, index: r.index, status: r.verdict.status, message: r.verdict.message.slice(0, 300) })),
+  }));
+  setHandler(stopSignal, (reason?: string) => {
+    stopRequested = reason || 'stop requested';
+  });
+  setHandler(
+    extendBudgetUpdate,
+    (extraMs: number) => {
+      state.deadlineMs += extraMs;
+      log.info('budget extended', { extraMs, deadlineMs: state.deadlineMs });
+      updateDetails();
+      return { deadlineMs: state.deadlineMs };
+    },
+    {
+      validator: (extraMs: number) => {
+        if (typeof extraMs !== 'number' || !Number.isFinite(extraMs) || extraMs <= 0) throw new Error('extension must be a positive number of milliseconds');
+        if (extraMs > MAX_EXTENSION_MS) throw new Error(`extension must be at most ${formatDuration(MAX_EXTENSION_MS)}`);
+        if (state.deadlineMs + extraMs - state.startedAtMs > MAX_TOTAL_BUDGET_MS) throw new Error(`total budget may not exceed ${formatDuration(MAX_TOTAL_BUDGET_MS)}`);
+        if (stopReason) throw new Error('the search has already finished');
+      },
+    },
+  );
+
+  function updateDetails(): void {
+    const best = state.best;
+    const bestText = !best ? 'none yet' : best.verdict.status !== 'correct' ? `closest: ${best.verdict.status}` : speedup(best.verdict) !== null ? `${speedup(best.verdict)!.toFixed(2)}x vs eager` : 'correct (untimed)';
+    setCurrentDetails(
+      [
+        `**${problem.id}** (${problem.backend}) — ${stopReason ? `finished: ${stopReason}` : 'running'}`,
+        `round ${state.round}, ${state.records.length} candidates verified, best: ${bestText}`,
+        `deadline in ${formatDuration(state.deadlineMs - Date.now())}`,
+      ].join('\n\n'),
+    );
+  }
+
+  function record(rec: CandidateRecord): void {
+    state.records.push(rec);
+    state.tokens += rec.tokens;
+    if (rec.source !== null && isBetter(rec.verdict, state.best?.verdict)) {
+      state.best = { round: rec.round, index: rec.index, source: rec.source, verdict: rec.verdict };
+      const s = speedup(rec.verdict);
+      if (s !== null) upsertSearchAttributes([{ key: bestSpeedupKey, value: s }]);
+    }
+    updateDetails();
+  }
+
+  async function runCandidate(round: number, index: number, feedback: Feedback): Promise<void> {
+    const generated = await generateKernel({ searchId, problem, round, index, model: options.model, feedback });
+    const tokens = generated.tokens.prompt + generated.tokens.completion;
+    const atMs = () => Date.now() - state.startedAtMs;
+    if (generated.source === null) {
+      const verdict: VerdictSummary = { status: 'compile_error', message: 'The reply held no ```python code block with a ModelNew module.', correctness: null, timing: null, cheats: [], gpu: null, artifactKey: null };
+      record({ round, index, instruction: feedback.instruction, source: null, verdict, atMs: atMs(), tokens, artifacts: generated.artifacts });
+      return;
+    }
+    const verdict = await verifyKernel({ searchId, problem, round, index, candidateSource: generated.source, timeoutS: options.verifyTimeoutS });
+    record({ round, index, instruction: feedback.instruction, source: generated.source, verdict, atMs: atMs(), tokens, artifacts: generated.artifacts });
+    log.info('candidate verified', { round, index, status: verdict.status });
+  }
+
+  /** Runs one round inside its own cancellation scope; the deadline or a stop cancels what is in flight. */
+  async function runRound(): Promise<void> {
+    state.round += 1;
+    const round = state.round;
+    const remaining = options.maxCandidates > 0 ? options.maxCandidates - state.candidatesStarted : options.width;
+    const plans = planRound(state.records, state.best, Math.min(options.width, remaining));
+    state.candidatesStarted += plans.length;
+    updateDetails();
+
+    const scope = new CancellationScope();
+    let settled = false;
+    const done = scope
+      .run(() => Promise.allSettled(plans.map((feedback, index) => runCandidate(round, index, feedback))))
+      .then((results) => {
+        for (const r of results) {
+          if (r.status === 'rejected' && !isCancellation(r.reason)) log.warn('candidate failed', { round, error: String(r.reason) });
+        }
+      })
+      .finally(() => {
+        settled = true;
+      });
+    while (!settled) {
+      const left = state.deadlineMs - Date.now();
+      if (left <= 0 || stopRequested !== null) {
+        scope.cancel();
+        break;
+      }
+      const deadlineSeen = state.deadlineMs;
+      await condition(() => settled || stopRequested !== null || state.deadlineMs !== deadlineSeen, left);
+    }
+    await done;
+  }
+
+  function nextStopReason(): StopReason | null {
+    if (stopRequested !== null) return 'stopped';
+    if (Date.now() >= state.deadlineMs) return 'deadline';
+    const best = state.best?.verdict;
+    if (best?.status === 'correct') {
+      // A CPU verifier cannot measure speed, so once a kernel is correct there is nothing left to improve.
+      if (!best.timing?.meaningful) return 'solved_untimed';
+      if (options.targetSpeedup > 0 && (speedup(best) ?? 0) >= options.targetSpeedup) return 'target_reached';
+    }
+    if (options.maxCandidates > 0 && state.candidatesStarted >= options.maxCandidates) return 'max_candidates';
+    return null;
+  }
+
+  updateDetails();
+  upsertSearchAttributes([{ key: statusKey, value: 'running' }]);
+  for (;;) {
+    stopReason = nextStopReason();
+    if (stopReason) break;
+    if (workflowInfo().continueAsNewSuggested) {
+      await condition(allHandlersFinished);
+      await continueAsNew<typeof kernelSearch>(input, compact(state));
+    }
+    await runRound();
+  }
+
+  const solved = state.best?.verdict.status === 'correct';
+  upsertSearchAttributes([{ key: statusKey, value: solved ? 'solved' : 'unsolved' }]);
+  updateDetails();
+  await condition(allHandlersFinished);
+  const firstCorrect = state.records.find((r) => r.verdict.status === 'correct');
+  return {
+    searchId,
+    problemId: problem.id,
+    solved,
+    stopReason,
+    best: state.best,
+    rounds: state.round,
+    candidates: state.records.map((r) => ({ round: r.round, index: r.index, status: r.verdict.status, message: r.verdict.message.slice(0, 300), speedupVsEager: speedup(r.verdict), atMs: r.atMs })),
+    timeToFirstCorrectMs: firstCorrect ? firstCorrect.atMs : null,
+    elapsedMs: Date.now() - state.startedAtMs,
+    tokens: state.tokens,
+  };
+}
+
+const statusKey = SEARCH_ATTRIBUTES.status;
+const bestSpeedupKey = SEARCH_ATTRIBUTES.bestSpeedup;
+
+/** Drops old candidates' sources before continue-as-new; the best kernel's source is always kept. */
+function compact(state: CarriedState): CarriedState {
+  const keepFrom = state.records.length - KEEP_SOURCES_OF_LAST;
+  return { ...state, records: state.records.map((r, i) => (i >= keepFrom ? r : { ...r, source: null })) };
+}
