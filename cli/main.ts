@@ -13,7 +13,7 @@ import { resolveEndpoint } from '../infra/endpoint.js';
 import { REPO_ROOT } from '../infra/paths.js';
 import { connectOrExplain, resolveTemporalTarget, shortError, workflowUrl, type TemporalTarget } from '../infra/temporal.js';
 import { ScriptedModel } from '../scripted-model/server.js';
-import { connectWorker } from '../workers/connection.js';
+import { connectWorker, installWorkerLogging } from '../workers/connection.js';
 import { createGpuWorker, resolveGpuSlots } from '../workers/gpu.js';
 import { createOrchestratorWorker } from '../workers/orchestrator.js';
 import { extendBudgetUpdate, statusQuery, stopSignal } from '../workflows/definitions.js';
@@ -121,6 +121,7 @@ async function dev(argv: string[]): Promise<number> {
   const { values } = args(argv, { verifier: { type: 'string' }, gpus: { type: 'string' }, slots: { type: 'string' }, scripted: { type: 'boolean' }, replies: { type: 'string' } });
   const verifier = values.verifier ?? 'auto';
   if (!['auto', 'cpu', 'cuda'].includes(verifier)) throw new UsageError(`--verifier must be auto, cpu or cuda, got "${verifier}"`);
+  installWorkerLogging('ERROR');
   const stack = await startStack({
     verifier: verifier as 'auto' | 'cpu' | 'cuda',
     gpus: values.gpus,
@@ -353,6 +354,7 @@ async function worker(argv: string[]): Promise<number> {
   const { values, positionals } = args(argv, { verifier: { type: 'string' }, gpus: { type: 'string' }, slots: { type: 'string' }, 'task-queue': { type: 'string' } }, 1);
   const role = positionals[0];
   if (role !== 'orchestrator' && role !== 'gpu') throw new UsageError(`worker role must be "orchestrator" or "gpu", got "${role}"`);
+  installWorkerLogging('INFO');
   const target = resolveTemporalTarget();
   await connectOrExplain(target).then((c) => c.close());
   const connection = await connectWorker(target);
@@ -391,6 +393,7 @@ export const DEMO_PROBLEM = path.join(REPO_ROOT, 'problems', 'attention', 'relat
 
 async function demo(argv: string[]): Promise<number> {
   args(argv, {});
+  installWorkerLogging('ERROR');
   const stack = await startStack({ verifier: 'auto', log });
   try {
     const problem = await loadProblem(DEMO_PROBLEM, 'triton');
@@ -401,6 +404,7 @@ async function demo(argv: string[]): Promise<number> {
     const client = await clientFor(stack.target);
     log(`demo: ${problem.id} with ${stack.scripted ? 'the scripted model' : 'the configured model'} and the ${stack.verifier.toUpperCase()} verifier`);
     const code = await startAndWatch(client, stack.target, input, { json: false, detach: false });
+    if (stack.target.embedded) log('The demo stops its Temporal server now; `make dev` starts it again on the same history, and the link above opens the run.');
     return code;
   } finally {
     await stack.stop();

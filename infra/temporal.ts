@@ -86,7 +86,7 @@ function portIsOpen(host: string, port: number): Promise<boolean> {
  * Starts `temporal server start-dev` with its SQLite file under .data/ unless a Temporal server
  * already answers on the port. A port held by something else is an error, not a silent reuse.
  */
-export async function startEmbeddedServer(target: TemporalTarget, opts: { dbFile?: string; log?: (line: string) => void } = {}): Promise<EmbeddedServer> {
+export async function startEmbeddedServer(target: TemporalTarget, opts: { dbFile?: string; log?: (line: string) => void; dynamicConfig?: Record<string, string | number> } = {}): Promise<EmbeddedServer> {
   const [host, portText] = target.address.split(':') as [string, string];
   const port = Number(portText);
   if (await portIsOpen(host, port)) {
@@ -105,7 +105,7 @@ export async function startEmbeddedServer(target: TemporalTarget, opts: { dbFile
   mkdirSync(path.dirname(dbFile), { recursive: true });
   const child = execa(
     temporalCli(),
-    ['server', 'start-dev', '--ip', host, '--port', String(port), '--ui-port', String(uiPort), '--http-port', String(port + 10_000 > 65535 ? 0 : port + 10_000), '--metrics-port', '0', '--db-filename', dbFile, '--namespace', target.namespace, '--ui-disable-news-fetch', '--log-level', 'error'],
+    ['server', 'start-dev', '--ip', host, '--port', String(port), '--ui-port', String(uiPort), '--http-port', String(port + 10_000 > 65535 ? 0 : port + 10_000), '--metrics-port', '0', '--db-filename', dbFile, '--namespace', target.namespace, '--ui-disable-news-fetch', '--log-level', 'error', ...Object.entries(opts.dynamicConfig ?? {}).flatMap(([k, v]) => ['--dynamic-config-value', `${k}=${v}`])],
     { reject: false, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', cleanup: true },
   );
   let exited = false;

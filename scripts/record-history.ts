@@ -1,8 +1,9 @@
 // Records the history of a real search (scripted model, CPU verifier) for the replay test.
 // Usage: node dist/scripts/record-history.js   (after `make build`)
-import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
+import { execa } from 'execa';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { temporalCli } from '../infra/paths.js';
 import { TestEnv, FIXTURES, problemFile } from '../test/harness.js';
 
 const env = await TestEnv.start();
@@ -11,10 +12,11 @@ try {
   const res = await env.cli(['run', '--problem', problemFile('vector_add'), '--width', '1', '--budget', '5m', '--json']);
   if (res.exitCode !== 0) throw new Error(res.stderr);
   const { searchId } = JSON.parse(res.stdout);
-  const history = await env.client.workflow.getHandle(searchId).fetchHistory();
+  // The CLI writes the proto3 JSON that historyFromJSON reads (the same as the UI's download).
+  const shown = await execa(temporalCli(), ['workflow', 'show', '--workflow-id', searchId, '--address', env.target.address, '--output', 'json']);
   const out = path.join(FIXTURES, 'histories', 'vector_add_solved.json');
-  writeFileSync(out, historyToJSON(history));
-  console.log(`wrote ${out} (${history.events?.length} events)`);
+  writeFileSync(out, shown.stdout);
+  console.log(`wrote ${out} (${JSON.parse(shown.stdout).events.length} events)`);
 } finally {
   await env.stop();
 }

@@ -55,7 +55,10 @@ test('default budget is 15 minutes; status, extend and stop work from the CLI', 
   const zero = await env.cli(['extend', searchId, '0s']);
   assert.notEqual(zero.exitCode, 0);
   // The update validator refuses what the CLI lets through: a direct call with a negative value.
-  await assert.rejects(handle.executeUpdate('extendBudget', { args: [-1000] }), /positive/);
+  await assert.rejects(handle.executeUpdate('extendBudget', { args: [-1000] }), (err: Error & { cause?: Error }) => {
+    assert.match(err.cause?.message ?? '', /positive/);
+    return true;
+  });
 
   const stop = await env.cli(['stop', searchId]);
   assert.equal(stop.exitCode, 0, stop.stderr);

@@ -1,5 +1,6 @@
 // Durability: a GPU worker SIGKILLed mid-verification, and the Temporal server SIGKILLed and
 // restarted on the same SQLite file. Both searches complete and no round is lost.
+import proto from '@temporalio/proto';
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { kernelSearch } from '../workflows/kernelSearch.js';
@@ -23,7 +24,7 @@ test('a GPU worker killed in the middle of a verification: the candidate is veri
   const searchId = await startDetached('slow_verify');
   const handle = env.client.workflow.getHandle<typeof kernelSearch>(searchId);
   await eventually(
-    async () => (await handle.describe()).raw.pendingActivities?.some((a) => a.activityType?.name === 'verifyKernel' && String(a.state).includes('STARTED')),
+    async () => (await handle.describe()).raw.pendingActivities?.some((a) => a.activityType?.name === 'verifyKernel' && a.state === proto.temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED),
     60_000,
     'verification to start',
   );

@@ -37,9 +37,10 @@ export class TestEnv {
     readonly env: NodeJS.ProcessEnv,
     readonly target: TemporalTarget,
     readonly model: ScriptedModel,
+    private readonly dynamicConfig: Record<string, string | number>,
   ) {}
 
-  static async start(opts: { scripted?: Partial<ScriptedModelOptions> } = {}): Promise<TestEnv> {
+  static async start(opts: { scripted?: Partial<ScriptedModelOptions>; dynamicConfig?: Record<string, string | number> } = {}): Promise<TestEnv> {
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'ks-test-'));
     const model = await new ScriptedModel({ repliesDirs: [FIXTURE_REPLIES], ...opts.scripted }).start();
     const env: NodeJS.ProcessEnv = {
@@ -54,7 +55,7 @@ export class TestEnv {
       NVIDIA_API_KEY: '',
     };
     const target = resolveTemporalTarget(env);
-    const testEnv = new TestEnv(dataDir, env, target, model);
+    const testEnv = new TestEnv(dataDir, env, target, model, opts.dynamicConfig ?? {});
     await testEnv.startServer();
     return testEnv;
   }
@@ -64,7 +65,7 @@ export class TestEnv {
   }
 
   async startServer(): Promise<void> {
-    this.server = await startEmbeddedServer(this.target, { dbFile: this.dbFile });
+    this.server = await startEmbeddedServer(this.target, { dbFile: this.dbFile, dynamicConfig: this.dynamicConfig });
     this.connection = await Connection.connect({ address: this.target.address });
     this.client = new Client({ connection: this.connection, namespace: this.target.namespace });
   }

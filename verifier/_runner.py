@@ -176,6 +176,9 @@ def main() -> None:  # noqa: C901 - one linear script
         check_threads("after the calls")
         results["seeds"].append(rec)
         del a, out1, out2
+    if h.off_stream_launches:
+        observe("side-stream", f"{h.off_stream_launches} kernel launch(es) went to another stream "
+                               f"({h.off_stream_example}) than the one the harness times on")
     results["first_call_s"] = t_first
     results["correctness_s"] = _perf() - t_corr
     results["os_threads_delta"] = harness.os_thread_count() - base_os_threads

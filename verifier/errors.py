@@ -54,6 +54,9 @@ def format_exception(exc: BaseException, candidate_path: str, limit: int = MAX_M
                 seen.add(key)
                 src = (fs.line or "").strip()
                 frames_out.append(f"{cand_base}:{fs.lineno} in {fs.name}: {src}")
+    loc = _compilation_error_location(chain, candidate_path)
+    if loc and loc not in frames_out:
+        frames_out.insert(0, loc)
     root = chain[-1]
     head = type(exc).__name__
     msg_text = _root_text(exc, root)
@@ -62,11 +65,35 @@ def format_exception(exc: BaseException, candidate_path: str, limit: int = MAX_M
         parts.append("\n".join(frames_out[-6:]))
     parts.append(msg_text if msg_text.startswith(type(root).__name__) else f"{type(root).__name__}: {msg_text}")
     if head != type(root).__name__ and head not in ("InterpreterError",):
-        parts.insert(0, head)
+        parts.insert(0, "Triton compile error" if head == "CompilationError" else head)
     out = "\n".join(p for p in parts if p)
     if len(out) > limit:
         out = out[: limit - 20] + "\n... (truncated)"
     return out
+
+
+def _compilation_error_location(chain: list[BaseException], candidate_path: str) -> str | None:
+    """Triton's CompilationError carries the kernel's source (from its ``def`` line) and the AST node whose
+    line is relative to it: turn that into 'candidate.py:N in kernel: <source line>'."""
+    for e in chain:
+        src, node = getattr(e, "src", None), getattr(e, "node", None)
+        if not isinstance(src, str) or node is None or not hasattr(node, "lineno"):
+            continue
+        try:
+            with open(candidate_path, encoding="utf-8") as f:
+                lines = f.read().splitlines()
+        except OSError:
+            return None
+        first = src.split("\n", 1)[0].strip()
+        starts = [i for i, ln in enumerate(lines) if ln.strip() == first]
+        if not starts:
+            return None
+        n = starts[0] + int(node.lineno)
+        m = re.match(r"def\s+(\w+)", first)
+        name = m.group(1) if m else "kernel"
+        text = lines[n - 1].strip() if 0 < n <= len(lines) else ""
+        return f"{os.path.basename(candidate_path)}:{n} in {name}: {text}"
+    return None
 
 
 def _root_text(exc: BaseException, root: BaseException) -> str:

@@ -237,6 +237,10 @@ class Harness:
         self.out_sizes: list[int] = []
         self._orig: dict[str, Any] = {}
         self.build_log: list[dict[str, Any]] = []
+        self.expected_stream: Any = None
+        self.off_stream_launches = 0
+        self.off_stream_example = ""
+        self._current_stream = torch.cuda.current_stream if device == "cuda" else None
 
     # ---- installation -----------------------------------------------------------------------------
     def install(self) -> None:
@@ -271,8 +275,19 @@ class Harness:
     def uninstall_poison(self) -> None:
         self.poison_mode = None
 
-    def _count(self) -> None:
-        self.launches += 1
+    def check_stream(self) -> None:
+        """During correctness calls: a kernel (Triton launch or extension call) must go to the stream the
+        harness times on. Extension code that uses at::cuda::getCurrentCUDAStream() follows torch's
+        current stream, so this covers it too."""
+        if self.expected_stream is None:
+            return
+        try:
+            cur = self._current_stream()
+        except Exception:  # noqa: BLE001
+            return
+        if cur != self.expected_stream:
+            self.off_stream_launches += 1
+            self.off_stream_example = str(cur)
 
     def _install_triton(self) -> None:
         h = self
@@ -292,6 +307,7 @@ class Harness:
             def run(self_f: Any, *a: Any, _orig_fn: Any = orig, **k: Any) -> Any:
                 if not k.get("warmup", False):
                     h.launches += 1
+                    h.check_stream()
                 return _orig_fn(self_f, *a, **k)
 
             cls.run = run
@@ -329,6 +345,7 @@ class Harness:
                 if callable(f) and not isinstance(f, type):
                     def counted(*a: Any, _fn: Any = f, **k: Any) -> Any:
                         h.launches += 1
+                        h.check_stream()
                         return _fn(*a, **k)
                     try:
                         setattr(m, attr, counted)
@@ -408,6 +425,8 @@ class Harness:
         if self.device == "cuda":
             self.clock.sync()
         self.poison_mode = poison
+        if self.device == "cuda":
+            self.expected_stream = self._current_stream()
         try:
             if record_ops:
                 out, self.last_ops = record_aten_ops(torch, lambda: model(*inputs))
@@ -417,6 +436,7 @@ class Harness:
                 self.clock.sync()
         finally:
             self.poison_mode = None
+            self.expected_stream = None
         return out
 
     # ---- timing -----------------------------------------------------------------------------------

@@ -26,6 +26,12 @@ def add_cheat(items: list[dict[str, str]], cls: str, evidence: str) -> None:
     items.append({"class": cls, "evidence": evidence[:600]})
 
 
+# hidden work must exceed FACTOR x the regular median + SLACK: generous, the launch-stream check is the
+# precise one; this catches work that escapes it (e.g. streams switched only after the correctness calls)
+SIDE_STREAM_FACTOR = 2.0
+SIDE_STREAM_SLACK_MS = 0.05
+
+
 class Cheats:
     def __init__(self) -> None:
         self.items: list[dict[str, str]] = []
@@ -221,10 +227,14 @@ def judge_timing(ver: Any, tres: dict[str, Any]) -> dict[str, Any]:
     msg_extra = ""
     if dev == "cuda":
         synced = tres.get("synced_median")
-        if med is not None and synced is not None and synced > 1.5 * med + 0.02:
-            cheats.add("side-stream", f"median {med:.4f} ms with events on the current stream, {synced:.4f} ms when "
-                                      f"the device is synchronized before the end event: work runs outside the timed stream")
+        work = tres.get("hidden_ms")  # synced trial minus what a synchronize costs by itself
+        if med is not None and work is not None and work > SIDE_STREAM_FACTOR * med + SIDE_STREAM_SLACK_MS:
+            cheats.add("side-stream", f"median {med:.4f} ms with events on the current stream, {work:.4f} ms when "
+                                      f"the device is synchronized before the end event (its own cost, "
+                                      f"{tres.get('sync_overhead_ms', 0):.4f} ms, taken off): work runs outside the "
+                                      f"timed stream")
         ver.detail["synced_median_ms"] = synced
+        ver.detail["sync_overhead_ms"] = tres.get("sync_overhead_ms")
         ver.detail["host_median_ms"] = tres.get("host_median")
         base = baselines.get_or_measure(ref, dev)
         timing["eager_ms"] = base.get("eager_ms")

@@ -407,7 +407,13 @@ def _candidate_frames(stderr_text: str, source: str) -> list[str]:
 
 
 def verify_request(req: dict[str, Any]) -> dict[str, Any]:
-    return Verification(req).run()
+    ver = Verification(req)
+    verdict = ver.run()
+    if os.environ.get("VERIFIER_DEBUG") == "1":  # internal numbers, for scripts/gpu_verifier_check.py
+        detail = dict(ver.detail)
+        detail["events"] = ver.events
+        print("[verifier-detail] " + json.dumps(detail, default=str), file=sys.stderr, flush=True)
+    return verdict
 
 
 def problem_hash(source: str) -> str:
