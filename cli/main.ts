@@ -18,7 +18,10 @@ import { createGpuWorker, resolveGpuSlots } from '../workers/gpu.js';
 import { createOrchestratorWorker } from '../workers/orchestrator.js';
 import { extendBudgetUpdate, statusQuery, stopSignal } from '../workflows/definitions.js';
 import { checkEndpoint } from './endpointCheck.js';
-import { loadProblem, parseBackend } from './problem.js';
+import { loadProblem, loadProblems, parseBackend } from './problem.js';
+import { runCampaign, resumeCampaign } from './campaigns.js';
+import { writeReport } from './report.js';
+import { selectFile, selectFolder, selectKernelBench, type ProblemRef } from './suites.js';
 import { startSearch, watchSearch } from './searches.js';
 import { cpuSlots, DEFAULT_REPLIES_DIR, startStack } from './stack.js';
 
@@ -26,9 +29,15 @@ const USAGE = `kernel-search — durable LLM-driven GPU kernel search on Tempora
 
 Usage:
   kernel-search dev [--verifier auto|cpu|cuda] [--gpus 0,1] [--slots N] [--scripted]
-  kernel-search run --problem FILE [--backend triton|cuda] [--budget 15m] [--width 4]
+  kernel-search run (--problem FILE | --kernelbench PATH --suite kernelbench:level1:19)
+                    [--backend triton|cuda] [--budget 15m] [--width 4]
                     [--max-candidates N] [--target-speedup X] [--model NAME] [--gpu-queue Q]
                     [--campaign NAME] [--json] [--detach] [--skip-endpoint-check]
+  kernel-search problems (--problem FILE… | --problems DIR | --kernelbench PATH --suite SPEC) [--json]
+  kernel-search campaign --name NAME (--problem FILE… | --problems DIR | --kernelbench PATH --suite SPEC)
+                    [--concurrency N] [--budget 15m] [--width 4] [--detach] [run's options]
+  kernel-search resume NAME
+  kernel-search report NAME [--out DIR]
   kernel-search status ID [--json]
   kernel-search stop ID [--reason TEXT]
   kernel-search extend ID DURATION
@@ -54,6 +63,14 @@ async function main(argv: string[]): Promise<number> {
       return run(rest);
     case 'status':
       return status(rest);
+    case 'problems':
+      return problems(rest);
+    case 'campaign':
+      return campaignCommand(rest);
+    case 'resume':
+      return resume(rest);
+    case 'report':
+      return report(rest);
     case 'stop':
       return stop(rest);
     case 'extend':
@@ -138,15 +155,7 @@ async function dev(argv: string[]): Promise<number> {
 }
 
 // ── run ────────────────────────────────────────────────────────────────────────────────────────
-async function buildInput(values: Record<string, string | boolean | undefined>): Promise<SearchInput> {
-  if (typeof values.problem !== 'string') throw new UsageError('--problem FILE is required');
-  const backend = (() => {
-    try {
-      return parseBackend(values.backend as string | undefined);
-    } catch (err) {
-      throw new UsageError(shortError(err));
-    }
-  })();
+function searchOptions(values: Record<string, unknown>): SearchInput['options'] {
   const options = {
     ...DEFAULT_SEARCH_OPTIONS,
     budgetMs: durationArg(values.budget as string | undefined, '--budget', DEFAULT_SEARCH_OPTIONS.budgetMs),
@@ -158,18 +167,61 @@ async function buildInput(values: Record<string, string | boolean | undefined>):
   };
   if (values['target-speedup'] !== undefined) {
     const t = Number(values['target-speedup']);
-    if (!(t > 0)) throw new UsageError(`--target-speedup must be a positive number, got "${values['target-speedup']}"`);
+    if (!(t > 0)) throw new UsageError(`--target-speedup must be a positive number, got "${values['target-speedup'] as string}"`);
     options.targetSpeedup = t;
   }
-  const problem = await loadProblem(values.problem, backend).catch((err: unknown) => {
-    throw new UsageError(shortError(err));
-  });
-  return { problem, options };
+  return options;
 }
 
-const RUN_OPTIONS = {
-  problem: { type: 'string' },
+function backendArg(values: Record<string, unknown>) {
+  try {
+    return parseBackend(values.backend as string | undefined);
+  } catch (err) {
+    throw new UsageError(shortError(err));
+  }
+}
+
+/** The problems named by --problem (repeatable), --problems DIR or --kernelbench PATH --suite SPEC. */
+function selection(values: Record<string, unknown>): ProblemRef[] {
+  const files = ([] as string[]).concat((values.problem as string[] | string | undefined) ?? []);
+  const sources = [files.length > 0, values.problems !== undefined, values.kernelbench !== undefined || values.suite !== undefined].filter(Boolean).length;
+  if (sources === 0) throw new UsageError('name the problems: --problem FILE, --problems DIR, or --kernelbench PATH --suite SPEC');
+  if (sources > 1) throw new UsageError('use one of --problem, --problems, or --kernelbench with --suite');
+  try {
+    if (files.length > 0) return files.map(selectFile);
+    if (values.problems !== undefined) return selectFolder(path.resolve(values.problems as string));
+    if (values.kernelbench === undefined || values.suite === undefined) throw new Error('--kernelbench PATH and --suite SPEC go together');
+    return selectKernelBench(path.resolve(values.kernelbench as string), values.suite as string);
+  } catch (err) {
+    throw new UsageError(shortError(err));
+  }
+}
+
+async function loadSelection(values: Record<string, unknown>) {
+  const backend = backendArg(values);
+  const refs = selection(values);
+  return loadProblems(refs, backend).catch((err: unknown) => {
+    throw new UsageError(shortError(err));
+  });
+}
+
+async function buildInput(values: Record<string, unknown>): Promise<SearchInput> {
+  const options = searchOptions(values);
+  const problems = await loadSelection(values);
+  if (problems.length !== 1) throw new UsageError(`run takes one problem; this selection has ${problems.length} (use \`kernel-search campaign\`)`);
+  return { problem: problems[0]!, options };
+}
+
+const SELECTION_OPTIONS = {
+  problem: { type: 'string', multiple: true },
+  problems: { type: 'string' },
+  kernelbench: { type: 'string' },
+  suite: { type: 'string' },
   backend: { type: 'string' },
+} as const;
+
+const RUN_OPTIONS = {
+  ...SELECTION_OPTIONS,
   budget: { type: 'string' },
   width: { type: 'string' },
   'max-candidates': { type: 'string' },
@@ -346,6 +398,57 @@ async function list(argv: string[]): Promise<number> {
   if (values.json) process.stdout.write(`${JSON.stringify(rows)}\n`);
   else if (rows.length === 0) process.stdout.write('no searches match\n');
   else for (const r of rows as Record<string, unknown>[]) process.stdout.write(`${r.searchId}  ${r.workflowStatus}  ${r.status}  ${r.bestSpeedup ?? '-'}  ${r.startTime}\n`);
+  return 0;
+}
+
+// ── problems / campaign / resume ────────────────────────────────────────────────────────────────
+async function problems(argv: string[]): Promise<number> {
+  const { values } = args(argv, { ...SELECTION_OPTIONS, json: { type: 'boolean' } });
+  const refs = selection(values);
+  const loaded = await loadSelection(values);
+  const rows = loaded.map((p, i) => ({ id: p.id, file: refs[i]!.file, level: refs[i]!.level, number: refs[i]!.number, bytes: p.source.length }));
+  if (values.json) process.stdout.write(`${JSON.stringify(rows)}\n`);
+  else for (const r of rows) process.stdout.write(`${r.id}\t${r.level === null ? '-' : `level${r.level}`}\t${r.file}\n`);
+  log(`${rows.length} problem(s)`);
+  return 0;
+}
+
+async function campaignCommand(argv: string[]): Promise<number> {
+  const { values } = args(argv, { ...RUN_OPTIONS, name: { type: 'string' }, concurrency: { type: 'string' } });
+  if (!values.name || !/^[A-Za-z0-9._-]+$/.test(values.name)) throw new UsageError('--name NAME is required (letters, digits, . _ -)');
+  const options = searchOptions(values);
+  const problemsLoaded = await loadSelection(values);
+  if (!values['skip-endpoint-check']) {
+    await checkEndpoint(resolveEndpoint()).catch((err: unknown) => {
+      throw new UsageError(shortError(err));
+    });
+  }
+  const concurrency = values.concurrency === undefined ? undefined : positiveInt(values.concurrency, '--concurrency', 1);
+  const target = resolveTemporalTarget();
+  const client = await clientFor(target);
+  return runCampaign(client, target, { name: values.name, problems: problemsLoaded, options, concurrency }, { json: values.json === true, detach: values.detach === true, log });
+}
+
+async function resume(argv: string[]): Promise<number> {
+  const { values, positionals } = args(argv, { json: { type: 'boolean' }, detach: { type: 'boolean' } }, 1);
+  const target = resolveTemporalTarget();
+  const client = await clientFor(target);
+  return resumeCampaign(client, target, positionals[0]!, { json: values.json === true, detach: values.detach === true, log }).catch((err: unknown) => {
+    throw new UsageError(shortError(err));
+  });
+}
+
+async function report(argv: string[]): Promise<number> {
+  const { values, positionals } = args(argv, { out: { type: 'string' } }, 1);
+  const name = positionals[0]!;
+  const outDir = path.resolve(values.out ?? path.join('reports', name));
+  const target = resolveTemporalTarget();
+  const client = await clientFor(target);
+  const { files, problems } = await writeReport(client, target, name, outDir).catch((err: unknown) => {
+    throw new UsageError(shortError(err));
+  });
+  log(`report of campaign ${name} (${problems} problems):`);
+  for (const f of files) process.stdout.write(`${f}\n`);
   return 0;
 }
 

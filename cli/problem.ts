@@ -18,7 +18,7 @@ export function parseBackend(text: string | undefined): Backend {
   return backend as Backend;
 }
 
-export async function loadProblem(file: string, backend: Backend): Promise<Problem> {
+export async function loadProblem(file: string, backend: Backend, id = path.basename(file, '.py')): Promise<Problem> {
   const resolved = path.resolve(file);
   if (!existsSync(resolved) || !statSync(resolved).isFile()) throw new Error(`problem file not found: ${file}`);
   const result = await execa(verifierPython(), ['-m', 'verifier', 'inspect', '--problem', resolved], { cwd: REPO_ROOT, reject: false });
@@ -29,5 +29,24 @@ export async function loadProblem(file: string, backend: Backend): Promise<Probl
     throw new Error(`could not inspect ${file}: ${String(result.stderr).trim().split('\n').at(-1) ?? 'no output from the verifier'}`);
   }
   if (!info.ok) throw new Error(`${file}: ${info.error}`);
-  return { id: path.basename(resolved, '.py'), source: readFileSync(resolved, 'utf8'), backend };
+  return { id, source: readFileSync(resolved, 'utf8'), backend };
+}
+
+/** Loads many problems, a few inspections at a time; the first bad file stops the whole selection. */
+export async function loadProblems(refs: { file: string; id: string }[], backend: Backend, parallel = 4): Promise<Problem[]> {
+  const ids = new Set<string>();
+  for (const r of refs) {
+    if (ids.has(r.id)) throw new Error(`two problems share the id "${r.id}"`);
+    ids.add(r.id);
+  }
+  const out: Problem[] = new Array(refs.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < refs.length) {
+      const i = next++;
+      out[i] = await loadProblem(refs[i]!.file, backend, refs[i]!.id);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(parallel, refs.length) }, lane));
+  return out;
 }

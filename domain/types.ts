@@ -162,3 +162,36 @@ export interface SearchResult {
   elapsedMs: number;
   tokens: number;
 }
+
+export interface CampaignInput {
+  /** Campaign name; the campaign's workflow id and its children's ids derive from it. */
+  name: string;
+  problems: Problem[];
+  options: SearchOptions;
+  /** Searches running at once (default: one per connected GPU slot). */
+  concurrency: number;
+}
+
+export type CampaignEntryStatus = 'pending' | 'running' | 'solved' | 'unsolved' | 'failed' | 'kept';
+
+export interface CampaignEntry {
+  problemId: string;
+  searchId: string;
+  status: CampaignEntryStatus;
+  /** Why a child failed (its failure message), when it did. */
+  error?: string;
+  bestSpeedup: number | null;
+}
+
+export interface CampaignProgress {
+  name: string;
+  total: number;
+  done: number;
+  solved: number;
+  running: number;
+  failed: number;
+  concurrency: number;
+  startedAtMs: number;
+  budgetMs: number;
+  entries: CampaignEntry[];
+}

@@ -84,3 +84,26 @@ test('ranking prefers correct, then faster, then closer', () => {
   assert.ok(isBetter(verdict('incorrect'), undefined));
   assert.ok(!isBetter(verdict('infra_error'), undefined));
 });
+
+test('campaign metrics match a hand computation', async () => {
+  const { fastP, geomeanSpeedup, solveRateCurve, summarize } = await import('../domain/metrics.js');
+  const o = (status: 'solved' | 'unsolved' | 'failed', eager: number | null, compile: number | null, t: number | null) => ({
+    problemId: `p${Math.random()}`, level: 1, searchId: 's', status, speedup: { eager, compile, flex: null }, timeToFirstCorrectMs: t, candidates: 2, tokens: 10, bestSource: null,
+  });
+  const outcomes = [o('solved', 2.5, 1.1, 60_000), o('solved', 1.1, 0.5, 120_000), o('solved', 0.8, 0.4, 600_000), o('unsolved', null, null, null), o('failed', null, null, null)];
+  assert.equal(fastP(outcomes, 0, 'eager'), 3 / 5);
+  assert.equal(fastP(outcomes, 1, 'eager'), 2 / 5);
+  assert.equal(fastP(outcomes, 1.2, 'eager'), 1 / 5);
+  assert.equal(fastP(outcomes, 2, 'eager'), 1 / 5);
+  assert.equal(fastP(outcomes, 1, 'compile'), 1 / 5);
+  assert.equal(fastP(outcomes, 1, 'flex'), 0);
+  assert.ok(Math.abs(geomeanSpeedup(outcomes, 'eager')! - Math.cbrt(2.5 * 1.1 * 0.8)) < 1e-12);
+  assert.equal(geomeanSpeedup(outcomes, 'flex'), null);
+  const curve = solveRateCurve(outcomes, 600_000, 11); // every 60 s
+  assert.deepEqual(curve.map((p) => p.rate), [0, 0.2, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4, 0.6]);
+  const s = summarize(outcomes);
+  assert.equal(s.solved, 3);
+  assert.equal(s.failed, 1);
+  assert.equal(s.medianTimeToFirstCorrectMs, 120_000);
+  assert.equal(s.candidates, 10);
+});

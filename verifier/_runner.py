@@ -33,8 +33,24 @@ def fail(kind: str, stage: str, message: str) -> None:
     os._exit(0)
 
 
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this process when the verifier that started it dies (e.g. killed by the activity's
+    cancellation), so a candidate stuck in a loop does not outlive it."""
+    try:
+        import ctypes
+        import signal
+
+        ppid = os.getppid()
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+        if os.getppid() != ppid:  # the parent died before prctl took effect
+            os._exit(1)
+    except Exception:  # noqa: BLE001 - not Linux: the parent's timeout still applies
+        pass
+
+
 def main() -> None:  # noqa: C901 - one linear script
     global _CTL
+    _die_with_parent()
     cfg = json.loads(open(sys.argv[1]).read())
     _CTL = os.fdopen(int(sys.argv[2]), "w", buffering=1)
     workdir = cfg["workdir"]

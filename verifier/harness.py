@@ -324,7 +324,7 @@ class Harness:
         if self.device == "cuda":
             major, minor = torch.cuda.get_device_capability(0)
             arch = f"{major}.{minor}" + ("a" if major >= 9 else "")
-            os.environ["TORCH_CUDA_ARCH_LIST"] = os.environ.get("VERIFIER_CUDA_ARCH", arch)
+            os.environ["TORCH_CUDA_ARCH_LIST"] = self.cfg.get("cuda_arch") or arch
         os.environ.setdefault("MAX_JOBS", str(os.cpu_count() or 4))
         orig_inline = cpp.load_inline
         orig_load = cpp.load

@@ -30,7 +30,10 @@ _NETNS: bool | None = None
 
 
 def netns_available() -> bool:
-    """Whether ``unshare -rn`` works here (a new user + network namespace: no network for the candidate)."""
+    """Whether ``unshare -rn`` works here (a new user + network namespace: no network for the candidate).
+
+    VERIFIER_NETNS: ``auto`` (default: use it when it works; if the candidate's process then fails before
+    the candidate is imported, the verifier retries once without), ``1`` (always, no retry), ``0`` (never)."""
     global _NETNS
     if _NETNS is None:
         mode = os.environ.get("VERIFIER_NETNS", "auto")

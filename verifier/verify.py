@@ -262,7 +262,8 @@ class Verification:
             f.write(req["candidate_source"])
         ddir = sandbox.data_dir()
         cfg = {"workdir": self.workdir, "device": self.device, "backend": req["backend"],
-               "build_cache": os.path.join(ddir, "torch_extensions")}
+               "build_cache": os.path.join(ddir, "torch_extensions"),
+               "cuda_arch": os.environ.get("VERIFIER_CUDA_ARCH")}
         cfg_path = os.path.join(self.workdir, "config.json")
         with open(cfg_path, "w") as f:
             json.dump(cfg, f)
@@ -275,7 +276,7 @@ class Verification:
             extra.setdefault("CUDA_VISIBLE_DEVICES", "")
         for d in ("triton_cache", "torch_extensions"):
             os.makedirs(os.path.join(ddir, d), exist_ok=True)
-        use_netns = sandbox.netns_available() and not (self.device == "cuda" and os.environ.get("VERIFIER_NETNS") != "1")
+        use_netns = sandbox.netns_available()
         env = sandbox.clean_env(extra)
         t_spawn = time.monotonic()
         self.proc, self.ctl_fd, out_f, err_f = sandbox.spawn_runner(cfg_path, self.workdir, env, use_netns)
@@ -303,6 +304,19 @@ class Verification:
         # ---- candidate: start-up (not the candidate's time), import, correctness ----
         self.deadline = t_spawn + STARTUP_LIMIT_S
         ev = self.wait_event({"ready"})
+        if ev is None and not self.timed_out and use_netns and os.environ.get("VERIFIER_NETNS") != "1":
+            # the harness died before the candidate was even imported: retry once without the namespace
+            _, why = self.process_gone_message()
+            log(f"candidate process failed to start inside a network namespace; retrying without: {why[:300]}")
+            os.close(self.ctl_fd)
+            self.ctl_buf, self.events = b"", []
+            t_spawn = time.monotonic()
+            self.proc, self.ctl_fd, out_f, err_f = sandbox.spawn_runner(cfg_path, self.workdir, env, False)
+            out_f.close()
+            err_f.close()
+            self.v["env"]["network_isolated"] = False
+            self.deadline = t_spawn + STARTUP_LIMIT_S
+            ev = self.wait_event({"ready"})
         if ev is None:
             if self.timed_out:
                 return self.finish("infra_error", f"the candidate's process did not start within {STARTUP_LIMIT_S} s")

@@ -2,6 +2,7 @@
 // it runs on a machine without a GPU (Triton interpreter; timings marked not meaningful).
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import { execa } from 'execa';
+import os from 'node:os';
 import { createVerificationActivities, type VerificationConfig } from '../activities/verifyKernel.js';
 import { DEFAULT_GPU_TASK_QUEUE } from '../domain/defaults.js';
 
@@ -14,8 +15,12 @@ export interface GpuWorkerOptions {
   onStart?: VerificationConfig['onStart'];
 }
 
+/** GPU workers put their slot count in their identity, so clients can size campaigns to the fleet. */
+export const GPU_IDENTITY_SLOTS = /slots=(\d+)/;
+
 export function createGpuWorker(opts: GpuWorkerOptions): Promise<Worker> {
   return Worker.create({
+    identity: `gpu-worker slots=${opts.slots.length} ${opts.device} ${os.hostname()} pid=${process.pid}`,
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue ?? DEFAULT_GPU_TASK_QUEUE,

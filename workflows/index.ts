@@ -1,2 +1,3 @@
 // Everything the workflow bundle exports; workers load this file.
 export { kernelSearch } from './kernelSearch.js';
+export { campaign } from './campaign.js';

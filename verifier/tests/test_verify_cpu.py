@@ -47,6 +47,9 @@ def test_cli_correct_from_file_with_timing(tmp_path):
     assert isinstance(t["eager_ms"], float)
     assert t["speedup_vs_eager"] is None and t["speedup_vs_compile"] is None and t["compile_ms"] is None
     assert v["env"]["device"] == "cpu" and v["env"]["gpu"] is None and v["env"]["triton"]
+    from verifier import sandbox
+
+    assert v["env"]["network_isolated"] is sandbox.netns_available()
     assert v["stages"]["timing"] > 0 and v["stages"]["compile"] > 0
 
 
@@ -177,3 +180,40 @@ def test_job_file_holds_no_reference_results(tmp_path):
     for tr in ref.trials:
         for r in tr.ref_a + tr.ref_b:
             assert not any(t.shape == r.shape and torch.equal(t, r) for t in tensors)
+
+
+def test_candidate_process_dies_with_the_verifier():
+    """If the verifier is killed (the activity was cancelled), a candidate stuck in a loop goes too."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from verifier.tests.conftest import REPO
+
+    req = request("elementwise_add", "add_timeout", timeout_s=100)
+    p = subprocess.Popen([sys.executable, "-m", "verifier", "verify"], cwd=REPO, stdin=subprocess.PIPE,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p.stdin.write(json.dumps(req).encode())
+    p.stdin.close()
+
+    def children(pid):
+        out = []
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                out += [int(x) for x in f.read().split()]
+        return out
+
+    deadline = time.time() + 60
+    kids = []
+    while time.time() < deadline and not kids:
+        kids = [k for k in children(p.pid) if "_runner" in open(f"/proc/{k}/cmdline").read()]
+        time.sleep(0.2)
+    assert kids, "the candidate's process did not start"
+    time.sleep(4)  # inside the candidate's endless loop by now
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    time.sleep(1.0)
+    for k in kids:
+        alive = os.path.exists(f"/proc/{k}") and open(f"/proc/{k}/stat").read().split(") ")[-1][:1] not in "ZX"
+        assert not alive, f"candidate process {k} outlived the verifier"

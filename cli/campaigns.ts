@@ -1,0 +1,127 @@
+// Client side of campaigns: start (or re-submit) the campaign workflow, show a progress bar, resume.
+import { Client, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy, defaultPayloadConverter } from '@temporalio/common';
+import proto from '@temporalio/proto';
+import { ORCHESTRATOR_TASK_QUEUE, SEARCH_ATTRIBUTES } from '../domain/defaults.js';
+import { formatDuration } from '../domain/duration.js';
+import { campaignWorkflowId } from '../domain/ids.js';
+import type { CampaignEntry, CampaignInput, CampaignProgress, Problem, SearchOptions } from '../domain/types.js';
+import { workflowUrl, type TemporalTarget } from '../infra/temporal.js';
+import { campaignProgressQuery } from '../workflows/definitions.js';
+import type { campaign } from '../workflows/campaign.js';
+import { GPU_IDENTITY_SLOTS } from '../workers/gpu.js';
+
+interface Output {
+  json: boolean;
+  detach: boolean;
+  log: (line: string) => void;
+}
+
+/** Verification slots of the GPU workers polling a queue right now (each worker's identity names its slot count). */
+export async function connectedGpuSlots(client: Client, taskQueue: string): Promise<number> {
+  const res = await client.workflowService.describeTaskQueue({
+    namespace: client.options.namespace,
+    taskQueue: { name: taskQueue },
+    taskQueueType: proto.temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+  });
+  return (res.pollers ?? []).reduce((sum, p) => sum + Number(GPU_IDENTITY_SLOTS.exec(p.identity ?? '')?.[1] ?? 1), 0);
+}
+
+export async function runCampaign(
+  client: Client,
+  target: TemporalTarget,
+  spec: { name: string; problems: Problem[]; options: SearchOptions; concurrency?: number },
+  out: Output,
+): Promise<number> {
+  let concurrency = spec.concurrency;
+  if (concurrency === undefined) {
+    const slots = await connectedGpuSlots(client, spec.options.gpuTaskQueue);
+    if (slots === 0) out.log(`no GPU worker polls ${spec.options.gpuTaskQueue} yet: running 1 search at a time (set --concurrency to choose)`);
+    concurrency = Math.max(1, slots);
+  }
+  const input: CampaignInput = { name: spec.name, problems: spec.problems, options: { ...spec.options, campaign: spec.name }, concurrency };
+  return submit(client, target, input, out);
+}
+
+async function submit(client: Client, target: TemporalTarget, input: CampaignInput, out: Output): Promise<number> {
+  const workflowId = campaignWorkflowId(input.name);
+  try {
+    await client.workflow.start<typeof campaign>('campaign', {
+      workflowId,
+      taskQueue: ORCHESTRATOR_TASK_QUEUE,
+      args: [input],
+      // A running campaign is attached to; a finished one runs again, which restarts only failed children.
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+      typedSearchAttributes: [{ key: SEARCH_ATTRIBUTES.campaign, value: input.name }],
+      staticSummary: `campaign ${input.name}: ${input.problems.length} problems`,
+    });
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+  }
+  const handle = client.workflow.getHandle<typeof campaign>(workflowId);
+  const url = workflowUrl(target, workflowId);
+  out.log(`campaign ${input.name}: ${input.problems.length} problems, ${input.concurrency} at a time`);
+  out.log(`Temporal UI: ${url}`);
+  if (out.detach) {
+    if (out.json) process.stdout.write(`${JSON.stringify({ campaign: input.name, workflowId, url })}\n`);
+    return 0;
+  }
+  const tty = process.stderr.isTTY && !out.json;
+  const resultPromise = handle.result();
+  let finished = false;
+  void resultPromise.then(() => (finished = true), () => (finished = true));
+  let lastLine = '';
+  while (!finished) {
+    try {
+      const line = progressLine(await handle.query(campaignProgressQuery));
+      if (tty) process.stderr.write(`\r\x1b[K${line}`);
+      else if (line !== lastLine) out.log(line);
+      lastLine = line;
+    } catch {
+      // a restarting worker cannot answer for a moment
+    }
+    await Promise.race([resultPromise.catch(() => undefined), new Promise((r) => setTimeout(r, 1000))]);
+  }
+  if (tty) process.stderr.write('\r\x1b[K');
+  const entries = await resultPromise;
+  if (out.json) process.stdout.write(`${JSON.stringify({ campaign: input.name, url, entries })}\n`);
+  else printEntries(entries);
+  return entries.some((e) => e.status === 'failed') ? 1 : 0;
+}
+
+export function progressLine(p: CampaignProgress): string {
+  const width = 24;
+  const filled = p.total === 0 ? width : Math.round((p.done / p.total) * width);
+  const remaining = p.total - p.done;
+  // Each wave of `concurrency` searches takes at most the per-problem budget.
+  const leftMs = Math.ceil(Math.max(0, remaining - p.running) / p.concurrency) * p.budgetMs + (p.running > 0 ? p.budgetMs : 0);
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${p.done}/${p.total} done · ${p.solved} solved · ${p.running} running · ${p.failed} failed · at most ${formatDuration(leftMs)} left`;
+}
+
+function printEntries(entries: CampaignEntry[]): void {
+  for (const e of entries) {
+    const speed = e.bestSpeedup !== null ? ` ${e.bestSpeedup.toFixed(2)}x` : '';
+    process.stdout.write(`${e.status.padEnd(8)} ${e.problemId}${speed}${e.error ? ` — ${e.error}` : ''}\n`);
+  }
+  const count = (s: string) => entries.filter((e) => e.status === s).length;
+  process.stdout.write(`${entries.length} problems: ${count('solved')} solved, ${count('unsolved')} unsolved, ${count('failed')} failed, ${count('kept')} kept from an earlier run\n`);
+}
+
+/** Re-submits a campaign with the input of its first run: failed or terminated children start again. */
+export async function resumeCampaign(client: Client, target: TemporalTarget, name: string, out: Output): Promise<number> {
+  const handle = client.workflow.getHandle(campaignWorkflowId(name));
+  let history;
+  try {
+    history = await handle.fetchHistory();
+  } catch {
+    throw new Error(`no campaign named "${name}"`);
+  }
+  const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
+  const payload = started?.input?.payloads?.[0];
+  if (!payload) throw new Error(`campaign "${name}" has no recorded input`);
+  const input = defaultPayloadConverter.fromPayload<CampaignInput>(payload);
+  const description = await handle.describe();
+  if (description.status.name === 'RUNNING') out.log(`campaign ${name} is still running; attaching to it`);
+  return submit(client, target, input, out);
+}

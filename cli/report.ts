@@ -1,0 +1,63 @@
+// `kernel-search report CAMPAIGN`: gathers the campaign's searches from Temporal and writes
+// report.html, report.json and report.csv.
+import type { Client } from '@temporalio/client';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { SEARCH_ATTRIBUTES } from '../domain/defaults.js';
+import type { ProblemOutcome } from '../domain/metrics.js';
+import type { SearchResult } from '../domain/types.js';
+import { workflowUrl, type TemporalTarget } from '../infra/temporal.js';
+import { buildReport, renderCsv, renderHtml, renderJson } from '../report/render.js';
+
+export async function gatherOutcomes(client: Client, target: TemporalTarget, campaign: string): Promise<{ outcomes: (ProblemOutcome & { url: string })[]; budgetMs: number }> {
+  const ids = new Set<string>();
+  for await (const wf of client.workflow.list({ query: `${SEARCH_ATTRIBUTES.campaign.name} = '${campaign.replace(/'/g, "\\'")}' AND WorkflowType = 'kernelSearch'` })) ids.add(wf.workflowId);
+  let budgetMs = 0;
+  const outcomes: (ProblemOutcome & { url: string })[] = [];
+  for (const id of [...ids].sort()) {
+    const handle = client.workflow.getHandle(id);
+    const d = await handle.describe();
+    const problemId = d.typedSearchAttributes.get(SEARCH_ATTRIBUTES.problem) ?? id;
+    const base: ProblemOutcome & { url: string } = {
+      problemId,
+      level: Number(/^level(\d+)-/.exec(problemId)?.[1]) || null,
+      searchId: id,
+      status: d.status.name === 'RUNNING' ? 'running' : 'failed',
+      speedup: { eager: null, compile: null, flex: null },
+      timeToFirstCorrectMs: null,
+      candidates: 0,
+      tokens: 0,
+      bestSource: null,
+      url: workflowUrl(target, id),
+    };
+    if (d.status.name === 'COMPLETED') {
+      const r = (await handle.result()) as SearchResult;
+      const timing = r.best?.verdict.status === 'correct' && r.best.verdict.timing?.meaningful ? r.best.verdict.timing : null;
+      budgetMs = Math.max(budgetMs, r.elapsedMs);
+      Object.assign(base, {
+        status: r.solved ? 'solved' : 'unsolved',
+        speedup: { eager: timing?.speedupVsEager ?? null, compile: timing?.speedupVsCompile ?? null, flex: null },
+        timeToFirstCorrectMs: r.timeToFirstCorrectMs,
+        candidates: r.candidates.length,
+        tokens: r.tokens,
+        bestSource: r.best?.source ?? null,
+      });
+    }
+    outcomes.push(base);
+  }
+  return { outcomes, budgetMs };
+}
+
+export async function writeReport(client: Client, target: TemporalTarget, campaign: string, outDir: string): Promise<{ files: string[]; problems: number }> {
+  const { outcomes, budgetMs } = await gatherOutcomes(client, target, campaign);
+  if (outcomes.length === 0) throw new Error(`no searches belong to campaign "${campaign}"`);
+  const data = buildReport(campaign, budgetMs, outcomes);
+  mkdirSync(outDir, { recursive: true });
+  const files = [
+    [path.join(outDir, 'report.html'), renderHtml(data)],
+    [path.join(outDir, 'report.json'), renderJson(data)],
+    [path.join(outDir, 'report.csv'), renderCsv(data)],
+  ] as const;
+  for (const [file, text] of files) writeFileSync(file, text);
+  return { files: files.map(([f]) => f), problems: outcomes.length };
+}

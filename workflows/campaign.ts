@@ -1,0 +1,85 @@
+// The campaign workflow: one kernelSearch child per problem, at most `concurrency` at once.
+// Submitting it again (or `kernel-search resume`) restarts only the children that failed or were
+// terminated: a child that already completed keeps its result, because children are started with
+// deterministic ids and the ALLOW_DUPLICATE_FAILED_ONLY reuse policy.
+import {
+  ParentClosePolicy,
+  WorkflowIdReusePolicy,
+  condition,
+  log,
+  setHandler,
+  startChild,
+  workflowInfo,
+} from '@temporalio/workflow';
+// Pure SDK code; @temporalio/workflow does not re-export this error class.
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { SEARCH_ATTRIBUTES } from '../domain/defaults.js';
+import { campaignSearchId } from '../domain/ids.js';
+import type { CampaignEntry, CampaignInput, CampaignProgress, SearchResult } from '../domain/types.js';
+import { campaignProgressQuery } from './definitions.js';
+import { kernelSearch } from './kernelSearch.js';
+
+export async function campaign(input: CampaignInput): Promise<CampaignEntry[]> {
+  const startedAtMs = Date.now();
+  const entries: CampaignEntry[] = input.problems.map((p) => ({ problemId: p.id, searchId: campaignSearchId(input.name, p.id), status: 'pending', bestSpeedup: null }));
+  const concurrency = Math.max(1, input.concurrency);
+  let running = 0;
+
+  setHandler(campaignProgressQuery, (): CampaignProgress => {
+    const count = (...s: CampaignEntry['status'][]) => entries.filter((e) => s.includes(e.status)).length;
+    return {
+      name: input.name,
+      total: entries.length,
+      done: count('solved', 'unsolved', 'failed', 'kept'),
+      solved: count('solved'),
+      running: count('running'),
+      failed: count('failed'),
+      concurrency,
+      startedAtMs,
+      budgetMs: input.options.budgetMs,
+      entries,
+    };
+  });
+
+  async function runOne(index: number): Promise<void> {
+    const problem = input.problems[index]!;
+    const entry = entries[index]!;
+    try {
+      const child = await startChild(kernelSearch, {
+        workflowId: entry.searchId,
+        args: [{ problem, options: { ...input.options, campaign: input.name } }],
+        workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+        parentClosePolicy: ParentClosePolicy.TERMINATE,
+        typedSearchAttributes: [
+          { key: SEARCH_ATTRIBUTES.problem, value: problem.id },
+          { key: SEARCH_ATTRIBUTES.campaign, value: input.name },
+          { key: SEARCH_ATTRIBUTES.backend, value: problem.backend },
+          { key: SEARCH_ATTRIBUTES.status, value: 'running' },
+        ],
+        staticSummary: `kernel search: ${problem.id} (campaign ${input.name})`,
+      });
+      entry.status = 'running';
+      const result: SearchResult = await child.result();
+      entry.status = result.solved ? 'solved' : 'unsolved';
+      entry.bestSpeedup = result.best?.verdict.timing?.meaningful ? result.best.verdict.timing.speedupVsEager : null;
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) {
+        entry.status = 'kept'; // finished in an earlier run of this campaign; its result stands
+      } else {
+        entry.status = 'failed';
+        entry.error = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+        log.warn('search failed', { problem: problem.id, error: entry.error });
+      }
+    }
+  }
+
+  const inFlight: Promise<void>[] = [];
+  for (let i = 0; i < input.problems.length; i++) {
+    await condition(() => running < concurrency);
+    running++;
+    inFlight.push(runOne(i).finally(() => running--));
+  }
+  await Promise.all(inFlight);
+  log.info('campaign finished', { name: input.name, problems: entries.length, run: workflowInfo().runId });
+  return entries;
+}
