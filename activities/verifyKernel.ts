@@ -36,6 +36,7 @@ export function createVerificationActivities(config: VerificationConfig) {
   async function verifyKernel(req: VerifyRequest): Promise<VerdictSummary> {
     const ctx = Context.current();
     const slot = await pool.acquire(ctx.cancellationSignal);
+    const startedAtMs = Date.now();
     const workDir = await mkdtemp(path.join(os.tmpdir(), 'ks-verify-'));
     const heartbeat = setInterval(() => ctx.heartbeat({ slot }), HEARTBEAT_MS);
     try {
@@ -94,6 +95,8 @@ export function createVerificationActivities(config: VerificationConfig) {
       if (!parsed.success) throw ApplicationFailure.nonRetryable(`verifier verdict does not match the contract: ${parsed.error.message.slice(0, 1000)}`, 'VerdictSchema');
       const verdict = parsed.data;
       const artifactKey = await store.put(ArtifactStore.keyFor(req.searchId, req.round, req.index, 'verdict.json'), JSON.stringify(verdict, null, 2));
+      // Which slot ran it and when: the record that scheduling across GPUs is checked against.
+      await store.put(ArtifactStore.keyFor(req.searchId, req.round, req.index, 'slot.json'), JSON.stringify({ slot, device: config.device, startedAtMs, endedAtMs: Date.now() }));
       if (verdict.status === 'infra_error') throw ApplicationFailure.retryable(`verifier infrastructure error: ${verdict.message}`, 'VerifierInfra');
       return summarizeVerdict(verdict, artifactKey);
     } finally {

@@ -109,7 +109,7 @@ function printEntries(entries: CampaignEntry[]): void {
 }
 
 /** Re-submits a campaign with the input of its first run: failed or terminated children start again. */
-export async function resumeCampaign(client: Client, target: TemporalTarget, name: string, out: Output): Promise<number> {
+export async function resumeCampaign(client: Client, target: TemporalTarget, name: string, out: Output, concurrency?: number): Promise<number> {
   const handle = client.workflow.getHandle(campaignWorkflowId(name));
   let history;
   try {
@@ -121,6 +121,7 @@ export async function resumeCampaign(client: Client, target: TemporalTarget, nam
   const payload = started?.input?.payloads?.[0];
   if (!payload) throw new Error(`campaign "${name}" has no recorded input`);
   const input = defaultPayloadConverter.fromPayload<CampaignInput>(payload);
+  if (concurrency !== undefined) input.concurrency = concurrency;
   const description = await handle.describe();
   if (description.status.name === 'RUNNING') out.log(`campaign ${name} is still running; attaching to it`);
   return submit(client, target, input, out);

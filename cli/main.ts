@@ -36,7 +36,7 @@ Usage:
   kernel-search problems (--problem FILE… | --problems DIR | --kernelbench PATH --suite SPEC) [--json]
   kernel-search campaign --name NAME (--problem FILE… | --problems DIR | --kernelbench PATH --suite SPEC)
                     [--concurrency N] [--budget 15m] [--width 4] [--detach] [run's options]
-  kernel-search resume NAME
+  kernel-search resume NAME [--concurrency N]
   kernel-search report NAME [--out DIR]
   kernel-search status ID [--json]
   kernel-search stop ID [--reason TEXT]
@@ -430,10 +430,11 @@ async function campaignCommand(argv: string[]): Promise<number> {
 }
 
 async function resume(argv: string[]): Promise<number> {
-  const { values, positionals } = args(argv, { json: { type: 'boolean' }, detach: { type: 'boolean' } }, 1);
+  const { values, positionals } = args(argv, { json: { type: 'boolean' }, detach: { type: 'boolean' }, concurrency: { type: 'string' } }, 1);
+  const concurrency = values.concurrency === undefined ? undefined : positiveInt(values.concurrency, '--concurrency', 1);
   const target = resolveTemporalTarget();
   const client = await clientFor(target);
-  return resumeCampaign(client, target, positionals[0]!, { json: values.json === true, detach: values.detach === true, log }).catch((err: unknown) => {
+  return resumeCampaign(client, target, positionals[0]!, { json: values.json === true, detach: values.detach === true, log }, concurrency).catch((err: unknown) => {
     throw new UsageError(shortError(err));
   });
 }

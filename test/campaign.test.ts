@@ -1,7 +1,7 @@
 // Campaigns end to end: 10 problems (some solvable, some not) with an orchestrator restart in the
 // middle and a terminated child; resume restarts only that child; the report's numbers add up.
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -72,6 +72,17 @@ test('a campaign survives a worker restart, records a terminated search as faile
   const listed = await env.cli(['list', '--campaign', 'c1', '--status', 'solved', '--json']);
   assert.equal(listed.exitCode, 0, listed.stderr);
   assert.equal(JSON.parse(listed.stdout).length, SOLVABLE.length);
+
+  // Scheduling: one verification per slot at a time, and every slot used.
+  const slots = (readdirSync(path.join(env.dataDir, 'artifacts'), { recursive: true }) as string[])
+    .filter((f) => f.endsWith('slot.json'))
+    .map((f) => JSON.parse(readFileSync(path.join(env.dataDir, 'artifacts', f), 'utf8')) as { slot: string; startedAtMs: number; endedAtMs: number });
+  assert.deepEqual([...new Set(slots.map((s) => s.slot))].sort(), ['cpu0', 'cpu1']);
+  for (const a of slots) {
+    for (const b of slots) {
+      if (a !== b && a.slot === b.slot) assert.ok(a.endedAtMs <= b.startedAtMs || b.endedAtMs <= a.startedAtMs, `two verifications overlapped on ${a.slot}`);
+    }
+  }
 
   const out = path.join(dir, 'report');
   const report = await env.cli(['report', 'c1', '--out', out]);

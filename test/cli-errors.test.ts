@@ -1,7 +1,8 @@
 // Bad input gets one clear line and a non-zero exit, and nothing is started.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { TestEnv, problemFile } from './harness.js';
+import http from 'node:http';
+import { TestEnv, freePort, problemFile } from './harness.js';
 
 let env: TestEnv;
 before(async () => {
@@ -29,6 +30,17 @@ test('an unreachable endpoint names the URL', () =>
   expectRefusal(['run', '--problem', problemFile('vector_add')], /cannot reach model endpoint http:\/\/127\.0\.0\.1:9\/v1/, { OPENAI_BASE_URL: 'http://127.0.0.1:9/v1' }));
 test('an unknown command', () => expectRefusal(['frobnicate'], /unknown command "frobnicate"/));
 test('extend with a bad duration', () => expectRefusal(['extend', 'some-id', '-5m'], /./));
+
+test('a port held by something that is not Temporal', async () => {
+  const port = await freePort();
+  const squatter = http.createServer((_req, res) => res.end('not temporal'));
+  await new Promise<void>((resolve) => squatter.listen(port, '127.0.0.1', resolve));
+  try {
+    await expectRefusal(['dev', '--verifier', 'cpu'], new RegExp(`port ${port} is held by something that is not a Temporal server`), { KS_TEMPORAL_PORT: String(port) });
+  } finally {
+    squatter.close();
+  }
+});
 
 test('nothing was started by the refused commands', async () => {
   const list = await env.cli(['list', '--json']);

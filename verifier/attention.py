@@ -29,6 +29,7 @@ import ast
 import json
 import math
 import os
+import re
 import sys
 import textwrap
 import types
@@ -104,8 +105,9 @@ def apply_overrides(source: str, overrides: dict[str, Any] | None) -> str:
         return source
     tree = _parse(source)
     assigned = {_assigned_name(n) for n in tree.body}
-    if "S" in overrides and "GRID" in assigned and "GRID" not in overrides:
-        r = math.isqrt(int(overrides["S"]))
+    s_new = overrides.get("S")
+    if isinstance(s_new, int) and s_new > 0 and "GRID" in assigned and "GRID" not in overrides:
+        r = math.isqrt(s_new)
         if r * r != overrides["S"]:
             raise SpecError(f"S={overrides['S']} is not a perfect square, so the 2D GRID cannot follow it; "
                             "set GRID too (--set 'GRID=(h, w)')")
@@ -258,6 +260,10 @@ def _run_mods(mod: types.ModuleType, bhqk: tuple[int, int, int, int]) -> Any:
     return keep
 
 
+def _modname(spec_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", spec_id)
+
+
 def _broadcast(a: Any, b: tuple[int, ...]) -> tuple[int, ...] | None:
     import torch
 
@@ -270,15 +276,16 @@ def _broadcast(a: Any, b: tuple[int, ...]) -> tuple[int, ...] | None:
 def _analyse(path: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Everything ``validate`` checks; raises SpecError. Returns the pieces ``render`` needs too."""
     spec_id = os.path.splitext(os.path.basename(path))[0]
-    if not spec_id.isidentifier():
-        raise SpecError(f"the file name must be a Python identifier (it becomes the problem id), got {spec_id!r}")
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", spec_id):
+        raise SpecError(f"the file name becomes the problem id: letters, digits, '_', '-', '.' only; got {spec_id!r}")
     original = _read(path)
     tree = _parse(original)  # syntax errors are reported on the user's own file
     source = apply_overrides(original, overrides)
     tree = _parse(source)
     mods = _check_structure(tree)
-    name = f"kernel_search_attention_spec_{spec_id}_{zlib.crc32(source.encode()):08x}"
+    name = f"kernel_search_attention_spec_{_modname(spec_id)}_{zlib.crc32(source.encode()):08x}"
     mod = _exec(source, path, name)
+    sys.modules[name] = mod  # torch.compile may look a function's module up
     for fn in mods:
         if not isinstance(getattr(mod, fn, None), types.FunctionType):
             raise SpecError(f"{fn} is not a function after the spec ran (was it reassigned?)")
@@ -385,7 +392,9 @@ def render(path: str, overrides: dict[str, Any] | None = None) -> str:
         body += text
 
     doc = ast.get_docstring(tree) or f"Attention variant {a['id']}."
-    sets = ", ".join(f"{k}={_literal(v)}" for k, v in a["overrides"].items())
+    order = {n: i for i, n in enumerate(SHAPE_NAMES + ("DTYPE",))}
+    sets = ", ".join(f"{k}={_literal(v)}" for k, v in
+                     sorted(a["overrides"].items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
     mods_text = " and ".join(m for m in ("score_mod", "mask_mod") if m in a["mods"])
     steps = "out = softmax(scores) @ v with scores = q @ k^T / sqrt(D)"
     steps += ", then score_mod applied to every score" if has_score else ""
@@ -436,7 +445,7 @@ def load_problem(path: str, overrides: dict[str, Any] | None = None) -> types.Mo
     """Render the spec and run the result: a module with Model, get_inputs, the constants and the mods."""
     source = render(path, overrides)
     spec_id = os.path.splitext(os.path.basename(path))[0]
-    name = f"kernel_search_attention_problem_{spec_id}_{zlib.crc32(source.encode()):08x}"
+    name = f"kernel_search_attention_problem_{_modname(spec_id)}_{zlib.crc32(source.encode()):08x}"
     mod = _exec(source, f"<rendered {spec_id}>", name)
     sys.modules[name] = mod  # torch.compile looks functions' modules up
     mod.RENDERED_SOURCE = source

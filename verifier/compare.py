@@ -41,6 +41,7 @@ class Cmp:
     reference_varies: bool = False
     poison: int = 0  # elements holding the never-written NaN pattern
     nonfinite: int = 0  # NaN/Inf where the reference is finite (not counted in max_abs)
+    bad_on_nonzero: int = 0  # mismatches where |reference| > atol
     where: str = ""
     notes: list[str] = field(default_factory=list)
 
@@ -134,6 +135,7 @@ def _compare_tensor(torch: Any, res: Cmp, i: int, c: Any, r: Any, atol: float | 
     finite_r = rd[r_fin]
     res.reference_varies = bool(finite_r.numel() > 1 and float((finite_r.max() - finite_r.min()).item()) > 0)
     if nbad:
+        res.bad_on_nonzero += int((bad & big).sum().item())
         _record_bad(torch, res, label, bad, c, r, nbad, n)
         nonfinite = int((~c_fin & r_fin).sum().item())
         if nonfinite:

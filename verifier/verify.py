@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import importlib.util
 import json
 import math
 import os
@@ -25,7 +24,7 @@ from typing import Any
 
 from verifier import sandbox
 from verifier.inspect_problem import problem_info
-from verifier.static_check import check_candidate, forward_ops  # noqa: F401
+from verifier.static_check import check_candidate
 
 STATUSES = ("correct", "incorrect", "compile_error", "runtime_error", "timeout", "rejected", "infra_error")
 SIGNALS = {4: "SIGILL", 6: "SIGABRT", 7: "SIGBUS", 8: "SIGFPE", 9: "SIGKILL", 11: "SIGSEGV", 15: "SIGTERM"}
