@@ -18,9 +18,34 @@ export function parseBackend(text: string | undefined): Backend {
   return backend as Backend;
 }
 
+const specResultSchema = z.union([z.object({ ok: z.literal(true) }).passthrough(), z.object({ ok: z.literal(false), error: z.string() })]);
+
+/** An attention variant spec (score_mod / mask_mod, no Model) rather than a KernelBench-format file. */
+export function isAttentionSpec(source: string): boolean {
+  return /^def (score_mod|mask_mod)\s*\(/m.test(source) && !/^class Model\b/m.test(source);
+}
+
+/** Validates a variant spec and renders it into a self-contained KernelBench-format problem. */
+async function renderAttentionSpec(file: string): Promise<string> {
+  const run = (cmd: string) => execa(verifierPython(), ['-m', 'verifier.attention', cmd, file], { cwd: REPO_ROOT, reject: false });
+  const validated = await run('validate');
+  let info: z.infer<typeof specResultSchema>;
+  try {
+    info = specResultSchema.parse(JSON.parse(String(validated.stdout).trim()));
+  } catch {
+    throw new Error(`could not validate attention spec ${file}: ${String(validated.stderr).trim().split('\n').at(-1) ?? 'no output'}`);
+  }
+  if (!info.ok) throw new Error(`${file}: ${(info as { error: string }).error}`);
+  const rendered = await run('render');
+  if (rendered.exitCode !== 0) throw new Error(`could not render attention spec ${file}: ${String(rendered.stderr).trim().split('\n').at(-1)}`);
+  return String(rendered.stdout);
+}
+
 export async function loadProblem(file: string, backend: Backend, id = path.basename(file, '.py')): Promise<Problem> {
   const resolved = path.resolve(file);
   if (!existsSync(resolved) || !statSync(resolved).isFile()) throw new Error(`problem file not found: ${file}`);
+  const text = readFileSync(resolved, 'utf8');
+  if (isAttentionSpec(text)) return { id, source: await renderAttentionSpec(resolved), backend };
   const result = await execa(verifierPython(), ['-m', 'verifier', 'inspect', '--problem', resolved], { cwd: REPO_ROOT, reject: false });
   let info: z.infer<typeof inspectSchema>;
   try {
@@ -29,7 +54,7 @@ export async function loadProblem(file: string, backend: Backend, id = path.base
     throw new Error(`could not inspect ${file}: ${String(result.stderr).trim().split('\n').at(-1) ?? 'no output from the verifier'}`);
   }
   if (!info.ok) throw new Error(`${file}: ${info.error}`);
-  return { id, source: readFileSync(resolved, 'utf8'), backend };
+  return { id, source: text, backend };
 }
 
 /** Loads many problems, a few inspections at a time; the first bad file stops the whole selection. */

@@ -26,7 +26,7 @@ const env = await TestEnv.start({ scripted: { repliesDirs: [replies] } });
 try {
   await Promise.all([env.startWorker('orchestrator'), env.startWorker('gpu', ['--slots', String(slots)])]);
   const started = Date.now();
-  const res = await env.cli(['campaign', '--name', 'load', '--problems', problems, '--budget', '10m', '--width', '1', '--concurrency', String(slots), '--json'], {});
+  const res = await env.cli(['campaign', '--name', 'load', '--problems', problems, '--budget', '10m', '--width', '1', '--concurrency', String(slots), '--json'], {}, 4 * 3_600_000);
   const wallMs = Date.now() - started;
   if (res.exitCode !== 0) throw new Error(res.stderr);
   const entries = JSON.parse(res.stdout).entries as CampaignEntry[];

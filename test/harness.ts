@@ -105,8 +105,8 @@ export class TestEnv {
   }
 
   /** Runs the CLI with this environment; never throws on a non-zero exit. */
-  cli(args: string[], env: NodeJS.ProcessEnv = {}) {
-    return execa('node', [CLI, ...args], { env: { ...this.env, ...env }, extendEnv: false, reject: false, timeout: 240_000 });
+  cli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 240_000) {
+    return execa('node', [CLI, ...args], { env: { ...this.env, ...env }, extendEnv: false, reject: false, timeout: timeoutMs });
   }
 
   async stop(): Promise<void> {

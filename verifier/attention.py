@@ -391,7 +391,7 @@ def render(path: str, overrides: dict[str, Any] | None = None) -> str:
             body += "\n\n\n" if kind == "def" or chunks[j - 1][0] == "def" else "\n"
         body += text
 
-    doc = ast.get_docstring(tree) or f"Attention variant {a['id']}."
+    doc = ast.get_docstring(tree) or "(The spec has no docstring.)"
     order = {n: i for i, n in enumerate(SHAPE_NAMES + ("DTYPE",))}
     sets = ", ".join(f"{k}={_literal(v)}" for k, v in
                      sorted(a["overrides"].items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
@@ -412,7 +412,7 @@ def render(path: str, overrides: dict[str, Any] | None = None) -> str:
         f"Inputs q, k, v: [B, H, S, D] = [{shape['B']}, {shape['H']}, {shape['S']}, {shape['D']}] in "
         f"{a['module'].DTYPE}; output: the same shape and dtype.",
     ]
-    desc = [f"Attention variant `{a['id']}`: {doc.strip()}"]
+    desc = [f"Attention variant `{a['id']}`.", "", doc.strip()]
     for para in generated:
         glued = "`".join(p.replace(" ", "\0") if i % 2 else p for i, p in enumerate(para.split("`")))
         text = textwrap.fill(glued, width=100, break_long_words=False, break_on_hyphens=False)

@@ -82,6 +82,10 @@ def problem_info(source: str, problem_id: str | None = None) -> dict[str, Any]:
     arity = len(args.posonlyargs) + len(args.args) - 1  # minus self
     if args.vararg is not None:
         arity = -1  # variadic: unknown
+    n_inputs = _returned_list_length(funcs["get_inputs"])
+    required = arity - len(args.defaults) if arity >= 0 else -1
+    if n_inputs is not None and arity >= 0 and not (required <= n_inputs <= arity):
+        return {"ok": False, "error": f"Model.forward takes {arity} input(s) but get_inputs() returns {n_inputs}"}
     return {
         "ok": True,
         "id": problem_id,
@@ -91,6 +95,14 @@ def problem_info(source: str, problem_id: str | None = None) -> dict[str, Any]:
         "forward_arity": arity,
         "constants": constants,
     }
+
+
+def _returned_list_length(func: ast.FunctionDef) -> int | None:
+    """Length of the list/tuple literal a function returns, when every return is one and they agree."""
+    lengths = {len(n.value.elts) for n in ast.walk(func) if isinstance(n, ast.Return) and isinstance(n.value, (ast.List, ast.Tuple))
+               and not any(isinstance(e, ast.Starred) for e in n.value.elts)}
+    others = [n for n in ast.walk(func) if isinstance(n, ast.Return) and not isinstance(n.value, (ast.List, ast.Tuple))]
+    return lengths.pop() if len(lengths) == 1 and not others else None
 
 
 def inspect_file(path: str) -> dict[str, Any]:
