@@ -40,6 +40,9 @@ const { generateKernel } = proxyActivities<Activities>({
   retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 10, nonRetryableErrorTypes: ['EndpointRejected'] },
 });
 
+const statusKey = SEARCH_ATTRIBUTES.status;
+const bestSpeedupKey = SEARCH_ATTRIBUTES.bestSpeedup;
+
 /** State that survives continue-as-new. */
 export interface CarriedState {
   startedAtMs: number;
@@ -227,8 +230,6 @@ export async function kernelSearch(input: SearchInput, carried?: CarriedState): 
   };
 }
 
-const statusKey = SEARCH_ATTRIBUTES.status;
-const bestSpeedupKey = SEARCH_ATTRIBUTES.bestSpeedup;
 
 /** Drops old candidates' sources before continue-as-new; the best kernel's source is always kept. */
 function compact(state: CarriedState): CarriedState {
