@@ -36,7 +36,7 @@ export async function gatherOutcomes(client: Client, target: TemporalTarget, cam
       budgetMs = Math.max(budgetMs, r.elapsedMs);
       Object.assign(base, {
         status: r.solved ? 'solved' : 'unsolved',
-        speedup: { eager: timing?.speedupVsEager ?? null, compile: timing?.speedupVsCompile ?? null, flex: null },
+        speedup: { eager: timing?.speedupVsEager ?? null, compile: timing?.speedupVsCompile ?? null, flex: timing?.speedupVsFlex ?? null },
         timeToFirstCorrectMs: r.timeToFirstCorrectMs,
         candidates: r.candidates.length,
         tokens: r.tokens,

@@ -60,7 +60,8 @@ function describeVerdict(v: VerdictSummary, budget: number): string {
   for (const cheat of v.cheats) lines.push(`Cheat found (${cheat.class}): ${cheat.evidence}`);
   const t = v.timing;
   if (t?.meaningful) {
-    lines.push(`Speed: ${fmt(t.candidateMs)} ms; ${fmt(t.speedupVsEager)}x vs eager PyTorch, ${fmt(t.speedupVsCompile)}x vs torch.compile.`);
+    const flex = t.speedupVsFlex ? `, ${fmt(t.speedupVsFlex)}x vs FlexAttention` : '';
+    lines.push(`Speed: ${fmt(t.candidateMs)} ms; ${fmt(t.speedupVsEager)}x vs eager PyTorch, ${fmt(t.speedupVsCompile)}x vs torch.compile${flex}.`);
   }
   return lines.join('\n');
 }

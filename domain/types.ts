@@ -59,6 +59,8 @@ export interface TimingSummary {
   compileMs: number | null;
   speedupVsEager: number | null;
   speedupVsCompile: number | null;
+  /** Against compiled FlexAttention, for attention problems. */
+  speedupVsFlex?: number | null;
 }
 
 /** What the workflow keeps of one verdict: small, so history stays small. */

@@ -28,6 +28,9 @@ export const verdictSchema = z.object({
       compile_ms: num,
       speedup_vs_eager: num,
       speedup_vs_compile: num,
+      // Attention problems only (FlexAttention baseline); absent from older verifiers.
+      flex_ms: num.optional(),
+      speedup_vs_flex: num.optional(),
     })
     .nullable(),
   env: z.object({
@@ -65,6 +68,7 @@ export function summarizeVerdict(v: Verdict, artifactKey: string | null): Verdic
       compileMs: v.timing.compile_ms,
       speedupVsEager: v.timing.speedup_vs_eager,
       speedupVsCompile: v.timing.speedup_vs_compile,
+      speedupVsFlex: v.timing.speedup_vs_flex ?? null,
     },
     cheats: v.cheats,
     gpu: v.env.gpu,

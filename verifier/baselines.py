@@ -90,6 +90,7 @@ def measure(ref: Any, gpu: str) -> dict[str, Any]:
         except Exception as e:  # noqa: BLE001
             out["compile_error"] = f"{type(e).__name__}: {e}"[:300]
         out["compile_s"] = time.perf_counter() - t1
+    out.update(_flex_baseline(ref, clock, sets))
     # roofline lower bound
     name, bw, f32, f16 = _peaks(gpu)
     flops = 0
@@ -110,6 +111,23 @@ def measure(ref: Any, gpu: str) -> dict[str, Any]:
                bound_text=f"{out_bytes} output bytes at {bw / 1e12:g} TB/s, {flops} FLOP at {peak / 1e12:g} TFLOP/s "
                           f"({name} peaks)")
     return out
+
+
+def _flex_baseline(ref: Any, clock: Any, sets: list[list[Any]]) -> dict[str, Any]:
+    """Attention problems rendered from a variant spec (they define score_mod / mask_mod) are also timed
+    against compiled FlexAttention on the same inputs; other problems get flex_ms = None."""
+    mod = getattr(ref, "mod", None)
+    if mod is None or not (hasattr(mod, "score_mod") or hasattr(mod, "mask_mod")):
+        return {"flex_ms": None}
+    t0 = time.perf_counter()
+    try:
+        from . import attention
+
+        fns = [attention.baselines(mod, *inp[:3])["flex_attention"] for inp in sets]
+        flex = clock.bench_cuda(fns)
+        return {"flex_ms": flex["median"], "flex_trials": flex["trials"], "flex_s": time.perf_counter() - t0}
+    except Exception as e:  # noqa: BLE001
+        return {"flex_ms": None, "flex_error": f"{type(e).__name__}: {e}"[:300]}
 
 
 def eager_cpu(ref: Any) -> float | None:

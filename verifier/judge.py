@@ -223,6 +223,7 @@ def judge_timing(ver: Any, tres: dict[str, Any]) -> dict[str, Any]:
         "candidate_ms": {"median": med, "p20": tres.get("p20"), "p80": tres.get("p80")},
         "trials": tres.get("trials", 0),
         "eager_ms": None, "compile_ms": None, "speedup_vs_eager": None, "speedup_vs_compile": None,
+        "flex_ms": None, "speedup_vs_flex": None,
     }
     ver.v["timing"] = timing
     msg_extra = ""
@@ -240,7 +241,10 @@ def judge_timing(ver: Any, tres: dict[str, Any]) -> dict[str, Any]:
         base = baselines.get_or_measure(ref, dev)
         timing["eager_ms"] = base.get("eager_ms")
         timing["compile_ms"] = base.get("compile_ms")
+        timing["flex_ms"] = base.get("flex_ms")
         if med and med > 0:
+            if timing["flex_ms"]:
+                timing["speedup_vs_flex"] = timing["flex_ms"] / med
             if timing["eager_ms"]:
                 timing["speedup_vs_eager"] = timing["eager_ms"] / med
             if timing["compile_ms"]:
@@ -256,6 +260,8 @@ def judge_timing(ver: Any, tres: dict[str, Any]) -> dict[str, Any]:
             msg_extra += f", {timing['speedup_vs_eager']:.2f}x eager"
         if timing["speedup_vs_compile"]:
             msg_extra += f", {timing['speedup_vs_compile']:.2f}x torch.compile"
+        if timing["speedup_vs_flex"]:
+            msg_extra += f", {timing['speedup_vs_flex']:.2f}x FlexAttention"
     else:
         base = baselines.eager_cpu(ref)
         timing["eager_ms"] = base

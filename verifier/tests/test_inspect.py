@@ -14,11 +14,21 @@ def test_inspect_ok():
 
 def test_inspect_constants_expressions():
     src = ("import torch\nN = 2 ** 12\nM = N // 2\nSHAPE = (N, M)\nDT = torch.float16\nclass Model:\n"
-           "    def forward(self, x, y, z):\n        return x\ndef get_inputs():\n    return []\n"
+           "    def forward(self, x, y, z):\n        return x\ndef get_inputs():\n    return [1, 2, 3]\n"
            "def get_init_inputs():\n    return []\n")
     info = problem_info(src, "p")
     assert info["ok"] and info["forward_arity"] == 3
     assert info["constants"] == {"N": 4096, "M": 2048, "SHAPE": [4096, 2048]}
+
+
+def test_inspect_forward_arity_against_get_inputs():
+    src = ("class Model:\n    def forward(self, a, b, scale=1.0):\n        return a\n"
+           "def get_inputs():\n    return [1, 2, 3, 4]\ndef get_init_inputs():\n    return []\n")
+    info = problem_info(src, "p")
+    assert info == {"ok": False, "error": "Model.forward takes 3 input(s) but get_inputs() returns 4"}
+    # a default parameter may be left out; a computed list is not judged
+    assert problem_info(src.replace("[1, 2, 3, 4]", "[1, 2]"), "p")["ok"]
+    assert problem_info(src.replace("return [1, 2, 3, 4]", "return make()"), "p")["ok"]
 
 
 @pytest.mark.parametrize("name,needle", [
