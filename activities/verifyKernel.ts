@@ -52,6 +52,8 @@ export function createVerificationActivities(config: VerificationConfig) {
           backend: req.problem.backend,
           device: config.device,
           timeout_s: req.timeoutS,
+          atol: req.problem.atol ?? null,
+          rtol: req.problem.rtol ?? null,
         }),
       );
       const env: NodeJS.ProcessEnv = { ...process.env, PYTHONUNBUFFERED: '1' };

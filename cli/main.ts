@@ -406,7 +406,7 @@ async function problems(argv: string[]): Promise<number> {
   const { values } = args(argv, { ...SELECTION_OPTIONS, json: { type: 'boolean' } });
   const refs = selection(values);
   const loaded = await loadSelection(values);
-  const rows = loaded.map((p, i) => ({ id: p.id, file: refs[i]!.file, level: refs[i]!.level, number: refs[i]!.number, bytes: p.source.length }));
+  const rows = loaded.map((p, i) => ({ id: p.id, file: refs[i]!.file, level: refs[i]!.level, number: refs[i]!.number, bytes: p.source.length, atol: p.atol ?? null, rtol: p.rtol ?? null }));
   if (values.json) process.stdout.write(`${JSON.stringify(rows)}\n`);
   else for (const r of rows) process.stdout.write(`${r.id}\t${r.level === null ? '-' : `level${r.level}`}\t${r.file}\n`);
   log(`${rows.length} problem(s)`);

@@ -41,6 +41,18 @@ async function renderAttentionSpec(file: string): Promise<string> {
   return String(rendered.stdout);
 }
 
+/** ATOL / RTOL module constants, when a problem sets its own tolerances. */
+function tolerances(constants: Record<string, unknown>, file: string): { atol?: number; rtol?: number } {
+  const out: { atol?: number; rtol?: number } = {};
+  for (const [name, key] of [['ATOL', 'atol'], ['RTOL', 'rtol']] as const) {
+    const v = constants[name];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !(v > 0)) throw new Error(`${file}: ${name} must be a positive number, got ${JSON.stringify(v)}`);
+    out[key] = v;
+  }
+  return out;
+}
+
 export async function loadProblem(file: string, backend: Backend, id = path.basename(file, '.py')): Promise<Problem> {
   const resolved = path.resolve(file);
   if (!existsSync(resolved) || !statSync(resolved).isFile()) throw new Error(`problem file not found: ${file}`);
@@ -54,7 +66,7 @@ export async function loadProblem(file: string, backend: Backend, id = path.base
     throw new Error(`could not inspect ${file}: ${String(result.stderr).trim().split('\n').at(-1) ?? 'no output from the verifier'}`);
   }
   if (!info.ok) throw new Error(`${file}: ${info.error}`);
-  return { id, source: text, backend };
+  return { id, source: text, backend, ...tolerances(info.constants, file) };
 }
 
 /** Loads many problems, a few inspections at a time; the first bad file stops the whole selection. */

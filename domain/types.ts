@@ -19,6 +19,9 @@ export interface Problem {
   /** The KernelBench-format Python source (a few KB), carried so any GPU host can verify. */
   source: string;
   backend: Backend;
+  /** Per-problem tolerances (module constants ATOL / RTOL); the verifier's per-dtype defaults otherwise. */
+  atol?: number;
+  rtol?: number;
 }
 
 export interface SearchOptions {

@@ -1,7 +1,7 @@
 // Problem selections: KernelBench-style suites from a checkout the user points at (here a small tree
 // the test builds in the same layout), attention variant specs, and the seed example through the loop.
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -62,6 +62,18 @@ test('run takes a KernelBench problem by suite selection', async () => {
   const many = await env.cli(['run', '--kernelbench', kb, '--suite', 'kernelbench:level1']);
   assert.equal(many.exitCode, 2);
   assert.match(many.stderr, /run takes one problem; this selection has 3/);
+});
+
+test('a problem may set its own tolerances', async () => {
+  const loose = path.join(dir, 'loose.py');
+  writeFileSync(loose, readFileSync(problemFile('vector_add'), 'utf8').replace('N = 4096', 'N = 4096\nATOL = 1e-2\nRTOL = 2e-2'));
+  const res = await env.cli(['problems', '--problem', loose, '--json']);
+  assert.equal(res.exitCode, 0, res.stderr);
+  assert.deepEqual([JSON.parse(res.stdout)[0].atol, JSON.parse(res.stdout)[0].rtol], [0.01, 0.02]);
+  writeFileSync(loose, readFileSync(problemFile('vector_add'), 'utf8').replace('N = 4096', 'N = 4096\nATOL = -1'));
+  const bad = await env.cli(['problems', '--problem', loose]);
+  assert.equal(bad.exitCode, 2);
+  assert.match(bad.stderr, /ATOL must be a positive number/);
 });
 
 test('a malformed problem is refused before any model call', async () => {
