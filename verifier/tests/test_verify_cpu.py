@@ -22,7 +22,7 @@ def check_schema(v):
                                          "mismatch_fraction", "first_bad_index"}
     if v["timing"] is not None:
         assert set(v["timing"]) == {"meaningful", "candidate_ms", "trials", "eager_ms", "compile_ms",
-                                    "speedup_vs_eager", "speedup_vs_compile"}
+                                    "speedup_vs_eager", "speedup_vs_compile", "flex_ms", "speedup_vs_flex"}
         assert set(v["timing"]["candidate_ms"]) == {"median", "p20", "p80"}
     for c in v["cheats"]:
         assert set(c) == {"class", "evidence"}
