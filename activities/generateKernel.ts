@@ -22,6 +22,8 @@ export function createGenerationActivities(endpoint: Endpoint = resolveEndpoint(
     const artifacts: Record<string, string> = { prompt: await store.put(key('prompt.md'), prompt) };
 
     const reasoning = isReasoningModel(model);
+    // OpenAI's o-series accept only their default temperature.
+    const temperature = /^o\d/.test(model) ? undefined : reasoning ? 0.6 : 0.7;
     const messages: OpenAI.ChatCompletionMessageParam[] = reasoning
       ? [{ role: 'user', content: prompt }]
       : [
@@ -31,9 +33,11 @@ export function createGenerationActivities(endpoint: Endpoint = resolveEndpoint(
     let content = '';
     let reasoningText = '';
     let usage = { prompt: 0, completion: 0 };
+    // Heartbeat while the request waits in the endpoint's queue too, before the first chunk arrives.
+    const heartbeat = setInterval(() => ctx.heartbeat({ chars: content.length + reasoningText.length }), 20_000);
     try {
       const stream = await client.chat.completions.create(
-        { model, messages, temperature: reasoning ? 0.6 : 0.7, stream: true, stream_options: { include_usage: true }, user: req.searchId },
+        { model, messages, ...(temperature === undefined ? {} : { temperature }), stream: true, stream_options: { include_usage: true }, user: req.searchId },
         { signal: ctx.cancellationSignal },
       );
       for await (const chunk of stream) {
@@ -46,6 +50,8 @@ export function createGenerationActivities(endpoint: Endpoint = resolveEndpoint(
       }
     } catch (err) {
       throw toFailure(err, endpoint.baseURL, model);
+    } finally {
+      clearInterval(heartbeat);
     }
     // An aborted stream can end quietly; a cancelled generation must not pass for a finished one.
     if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
@@ -69,7 +75,8 @@ export function toFailure(err: unknown, baseURL: string, model: string): Error {
   if (err instanceof OpenAI.APIError) {
     const status = err.status ?? 0;
     const where = `${baseURL} (model ${model})`;
-    if (status === 429 || status >= 500) {
+    // 0: an error event in the middle of a stream (overload); 408/409: the endpoint asks for a retry.
+    if (status === 0 || status === 408 || status === 409 || status === 429 || status >= 500) {
       const retryAfter = retryAfterMs(err.headers);
       return ApplicationFailure.create({
         message: `model endpoint ${where} answered ${status}: ${err.message}`,

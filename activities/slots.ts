@@ -9,6 +9,7 @@ export class SlotPool {
   }
 
   acquire(signal: AbortSignal): Promise<string> {
+    if (signal.aborted) return Promise.reject(signal.reason);
     const slot = this.free.shift();
     if (slot !== undefined) return Promise.resolve(slot);
     return new Promise((resolve, reject) => {

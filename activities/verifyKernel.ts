@@ -37,9 +37,10 @@ export function createVerificationActivities(config: VerificationConfig) {
     const ctx = Context.current();
     const slot = await pool.acquire(ctx.cancellationSignal);
     const startedAtMs = Date.now();
-    const workDir = await mkdtemp(path.join(os.tmpdir(), 'ks-verify-'));
+    let workDir: string | null = null;
     const heartbeat = setInterval(() => ctx.heartbeat({ slot }), HEARTBEAT_MS);
     try {
+      workDir = await mkdtemp(path.join(os.tmpdir(), 'ks-verify-'));
       ctx.heartbeat({ slot });
       config.onStart?.(slot, req);
       const requestFile = path.join(workDir, 'request.json');
@@ -79,6 +80,7 @@ export function createVerificationActivities(config: VerificationConfig) {
         }
       };
       ctx.cancellationSignal.addEventListener('abort', killGroup, { once: true });
+      if (ctx.cancellationSignal.aborted) killGroup(); // cancelled before the listener was in place
       const result = await child;
       ctx.cancellationSignal.removeEventListener('abort', killGroup);
       killGroup(); // leftovers of the candidate, if any
@@ -104,7 +106,7 @@ export function createVerificationActivities(config: VerificationConfig) {
     } finally {
       clearInterval(heartbeat);
       pool.release(slot);
-      await rm(workDir, { recursive: true, force: true });
+      if (workDir) await rm(workDir, { recursive: true, force: true });
     }
   }
 

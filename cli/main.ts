@@ -1,17 +1,17 @@
 #!/usr/bin/env node
 // kernel-search: the command line. Each subcommand validates its input here, at the boundary, and
 // fails with one clear line and a non-zero exit before anything is started.
-import { Client, WorkflowNotFoundError } from '@temporalio/client';
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig['options']>;
 import path from 'node:path';
-import { DEFAULT_SEARCH_OPTIONS, MAX_EXTENSION_MS, SEARCH_ATTRIBUTES } from '../domain/defaults.js';
+import { DEFAULT_SEARCH_OPTIONS, MAX_EXTENSION_MS, MAX_TOTAL_BUDGET_MS, MAX_WIDTH, SEARCH_ATTRIBUTES } from '../domain/defaults.js';
 import { formatDuration, parseDuration } from '../domain/duration.js';
 import type { SearchInput, SearchResult, SearchStatus } from '../domain/types.js';
 import { resolveEndpoint } from '../infra/endpoint.js';
 import { REPO_ROOT } from '../infra/paths.js';
-import { connectOrExplain, resolveTemporalTarget, shortError, workflowUrl, type TemporalTarget } from '../infra/temporal.js';
+import { connectOrExplain, ensureSearchAttributes, resolveTemporalTarget, shortError, workflowUrl, type TemporalTarget } from '../infra/temporal.js';
 import { ScriptedModel } from '../scripted-model/server.js';
 import { connectWorker, installWorkerLogging } from '../workers/connection.js';
 import { createGpuWorker, resolveGpuSlots } from '../workers/gpu.js';
@@ -123,7 +123,17 @@ function durationArg(text: string | undefined, name: string, fallback: number): 
 
 async function clientFor(target: TemporalTarget): Promise<Client> {
   const connection = await connectOrExplain(target);
+  await registerSearchAttributes(connection, target);
   return new Client({ connection, namespace: target.namespace });
+}
+
+/** Searches need the project's search attributes; register them unless this identity may not (Temporal Cloud). */
+async function registerSearchAttributes(connection: Connection, target: TemporalTarget): Promise<void> {
+  try {
+    await ensureSearchAttributes(connection, target.namespace);
+  } catch (err) {
+    log(`could not register the search attributes on ${target.address} (${shortError(err)}); add them to the namespace by hand (docs/deployment.md)`);
+  }
 }
 
 function waitForInterrupt(): Promise<void> {
@@ -165,6 +175,8 @@ function searchOptions(values: Record<string, unknown>): SearchInput['options'] 
     gpuTaskQueue: (values['gpu-queue'] as string | undefined) ?? DEFAULT_SEARCH_OPTIONS.gpuTaskQueue,
     campaign: (values.campaign as string | undefined) ?? '',
   };
+  if (options.budgetMs > MAX_TOTAL_BUDGET_MS) throw new UsageError(`--budget may be at most ${formatDuration(MAX_TOTAL_BUDGET_MS)}`);
+  if (options.width > MAX_WIDTH) throw new UsageError(`--width may be at most ${MAX_WIDTH}`);
   if (values['target-speedup'] !== undefined) {
     const t = Number(values['target-speedup']);
     if (!(t > 0)) throw new UsageError(`--target-speedup must be a positive number, got "${values['target-speedup'] as string}"`);
@@ -460,7 +472,9 @@ async function worker(argv: string[]): Promise<number> {
   if (role !== 'orchestrator' && role !== 'gpu') throw new UsageError(`worker role must be "orchestrator" or "gpu", got "${role}"`);
   installWorkerLogging('INFO');
   const target = resolveTemporalTarget();
-  await connectOrExplain(target).then((c) => c.close());
+  const probe = await connectOrExplain(target);
+  await registerSearchAttributes(probe, target);
+  await probe.close();
   const connection = await connectWorker(target);
   let w;
   if (role === 'orchestrator') {
@@ -476,8 +490,11 @@ async function worker(argv: string[]): Promise<number> {
     w = await createGpuWorker({ connection, namespace: target.namespace, device, slots, taskQueue: values['task-queue'] });
     log(`gpu worker: ${device} verifier, slots ${slots.join(', ')}, task queue ${values['task-queue'] ?? DEFAULT_SEARCH_OPTIONS.gpuTaskQueue}`);
   }
-  process.once('SIGINT', () => w.shutdown());
-  process.once('SIGTERM', () => w.shutdown());
+  const shutdown = () => {
+    if (w.getState() === 'RUNNING') w.shutdown();
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
   await w.run();
   await connection.close();
   return 0;
@@ -515,10 +532,21 @@ async function demo(argv: string[]): Promise<number> {
   }
 }
 
+/** A failed workflow's own message sits at the end of its cause chain. */
+function innermostMessage(err: unknown): string {
+  let e = err as { message?: string; cause?: unknown } | undefined;
+  const parts: string[] = [];
+  while (e && typeof e === 'object') {
+    if (e.message) parts.push(e.message);
+    e = e.cause as typeof e;
+  }
+  return parts.length > 1 ? `${parts[0]}: ${parts.at(-1)}` : shortError(err);
+}
+
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    process.stderr.write(`kernel-search: ${err instanceof UsageError ? err.message : shortError(err)}\n`);
+    process.stderr.write(`kernel-search: ${err instanceof UsageError ? err.message : innermostMessage(err).split('\n')[0]}\n`);
     process.exit(err instanceof UsageError ? 2 : 1);
   },
 );

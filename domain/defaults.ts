@@ -6,6 +6,8 @@ export const DEFAULT_BUDGET_MS = 15 * 60_000;
 /** The most one `extendBudget` call may add, and the longest total budget a search may have. */
 export const MAX_EXTENSION_MS = 24 * 3_600_000;
 export const MAX_TOTAL_BUDGET_MS = 7 * 24 * 3_600_000;
+/** Candidates per round: more would put thousands of activities into one workflow task. */
+export const MAX_WIDTH = 64;
 
 export const DEFAULT_SEARCH_OPTIONS: SearchOptions = {
   budgetMs: DEFAULT_BUDGET_MS,

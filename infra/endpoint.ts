@@ -26,7 +26,7 @@ export function hasConfiguredEndpoint(env: NodeJS.ProcessEnv = process.env): boo
   return Boolean(env.OPENAI_BASE_URL || env.NVIDIA_API_KEY || env.OPENAI_API_KEY);
 }
 
-/** R1-class reasoning models: instructions in the user turn, no system prompt, temperature about 0.6. */
+/** Reasoning models get the instructions in the user turn and no system prompt (DeepSeek's advice for R1). */
 export function isReasoningModel(model: string): boolean {
-  return /(^|[-/_])r1\b|reasoner|deepseek-r1/i.test(model);
+  return /(^|[-/_])r1\b|reasoner|deepseek-r1|^o\d/i.test(model);
 }

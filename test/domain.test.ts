@@ -25,7 +25,7 @@ test('durations', () => {
   assert.equal(parseDuration('1h30m'), 5_400_000);
   assert.equal(parseDuration('90'), 90_000);
   assert.equal(parseDuration('500ms'), 500);
-  for (const bad of ['', 'soon', '5 minutes', '-5m', '0s', '5m banana']) assert.throws(() => parseDuration(bad), /duration/, bad);
+  for (const bad of ['', 'soon', '5 minutes', '-5m', '0s', '0', '0.0001', '5m banana']) assert.throws(() => parseDuration(bad), /duration/, bad);
   assert.equal(formatDuration(61_000), '1m01s');
 });
 

@@ -58,3 +58,12 @@ test('endpoint failures are retried by Temporal, honouring Retry-After', async (
   assert.deepEqual(seen.slice(0, 3).map((r) => r.answered), [429, 500, 200]);
   assert.ok(seen[1]!.at - seen[0]!.at >= 1900, `retried after ${seen[1]!.at - seen[0]!.at} ms, Retry-After was 2 s`);
 });
+
+test('an endpoint that refuses every candidate fails the search at once, saying why', async () => {
+  env.model.failNext({ status: 404 });
+  const started = Date.now();
+  const res = await env.cli(['run', '--problem', problemFile('vector_add'), '--width', '1', '--budget', '4m', '--campaign', 'refused', '--json']);
+  assert.equal(res.exitCode, 1, res.stderr);
+  assert.match(res.stderr, /Workflow execution failed: .*every candidate of round 1 was refused: model endpoint http:\/\/127\.0\.0\.1:\d+\/v1 \(model scripted-deepseek-r1\) answered 404/);
+  assert.ok(Date.now() - started < 60_000, 'failed at once instead of running empty rounds until the deadline');
+});

@@ -3,6 +3,8 @@
 // pure domain code are imported.
 import {
   ActivityCancellationType,
+  ActivityFailure,
+  ApplicationFailure,
   CancellationScope,
   allHandlersFinished,
   condition,
@@ -55,6 +57,9 @@ export interface CarriedState {
 }
 
 const KEEP_SOURCES_OF_LAST = 16;
+/** Wait after a round in which every candidate failed for infrastructure reasons, doubling up to the cap. */
+const FAILED_ROUND_BACKOFF_MS = 5_000;
+const FAILED_ROUND_BACKOFF_CAP_MS = 5 * 60_000;
 
 export async function kernelSearch(input: SearchInput, carried?: CarriedState): Promise<SearchResult> {
   const { problem, options } = input;
@@ -80,6 +85,7 @@ export async function kernelSearch(input: SearchInput, carried?: CarriedState): 
   };
   let stopRequested: string | null = null;
   let stopReason: StopReason | null = null;
+  let failedRoundsInARow = 0;
 
   setHandler(statusQuery, (): SearchStatus => ({
     searchId,
@@ -164,16 +170,9 @@ export async function kernelSearch(input: SearchInput, carried?: CarriedState): 
 
     const scope = new CancellationScope();
     let settled = false;
-    const done = scope
-      .run(() => Promise.allSettled(plans.map((feedback, index) => runCandidate(round, index, feedback))))
-      .then((results) => {
-        for (const r of results) {
-          if (r.status === 'rejected' && !isCancellation(r.reason)) log.warn('candidate failed', { round, error: String(r.reason) });
-        }
-      })
-      .finally(() => {
-        settled = true;
-      });
+    const done = scope.run(() => Promise.allSettled(plans.map((feedback, index) => runCandidate(round, index, feedback)))).finally(() => {
+      settled = true;
+    });
     while (!settled) {
       const left = state.deadlineMs - Date.now();
       if (left <= 0 || stopRequested !== null) {
@@ -183,7 +182,19 @@ export async function kernelSearch(input: SearchInput, carried?: CarriedState): 
       const deadlineSeen = state.deadlineMs;
       await condition(() => settled || stopRequested !== null || state.deadlineMs !== deadlineSeen, left);
     }
-    await done;
+    const failures = (await done).flatMap((r) => (r.status === 'rejected' && !isCancellation(r.reason) ? [r.reason as unknown] : []));
+    for (const f of failures) log.warn('candidate failed', { round, error: String(f) });
+    if (plans.length === 0 || failures.length < plans.length) {
+      failedRoundsInARow = 0;
+      return;
+    }
+    // Every candidate failed after Temporal's retries. A refused request (bad key, unknown model) will not
+    // get better: fail the search with the endpoint's words. Anything else: back off, then try again.
+    const refused = failures.find((f) => f instanceof ActivityFailure && f.cause instanceof ApplicationFailure && f.cause.type === 'EndpointRejected');
+    if (refused instanceof ActivityFailure) throw ApplicationFailure.nonRetryable(`every candidate of round ${round} was refused: ${refused.cause?.message}`, 'EndpointRejected');
+    failedRoundsInARow += 1;
+    const backoff = Math.min(FAILED_ROUND_BACKOFF_CAP_MS, FAILED_ROUND_BACKOFF_MS * 2 ** (failedRoundsInARow - 1));
+    await condition(() => stopRequested !== null, Math.max(1, Math.min(backoff, state.deadlineMs - Date.now())));
   }
 
   function nextStopReason(): StopReason | null {
@@ -231,8 +242,15 @@ export async function kernelSearch(input: SearchInput, carried?: CarriedState): 
 }
 
 
-/** Drops old candidates' sources before continue-as-new; the best kernel's source is always kept. */
+/**
+ * Keeps what continue-as-new carries small: old candidates lose their source, artifact keys and all but
+ * the start of their verifier message (the history of earlier runs still has them); the best kernel is
+ * kept whole in `best`.
+ */
 function compact(state: CarriedState): CarriedState {
   const keepFrom = state.records.length - KEEP_SOURCES_OF_LAST;
-  return { ...state, records: state.records.map((r, i) => (i >= keepFrom ? r : { ...r, source: null })) };
+  return {
+    ...state,
+    records: state.records.map((r, i) => (i >= keepFrom ? r : { ...r, source: null, artifacts: {}, verdict: { ...r.verdict, message: r.verdict.message.slice(0, 300) } })),
+  };
 }
