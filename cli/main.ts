@@ -2,6 +2,8 @@
 // kernel-search: the command line. Each subcommand validates its input here, at the boundary, and
 // fails with one clear line and a non-zero exit before anything is started.
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig['options']>;
@@ -18,7 +20,7 @@ import { createGpuWorker, resolveGpuSlots } from '../workers/gpu.js';
 import { createOrchestratorWorker } from '../workers/orchestrator.js';
 import { extendBudgetUpdate, statusQuery, stopSignal } from '../workflows/definitions.js';
 import { checkEndpoint } from './endpointCheck.js';
-import { loadProblem, loadProblems, parseBackend } from './problem.js';
+import { describeInputs, isAttentionSpec, loadProblem, loadProblems, parseBackend } from './problem.js';
 import { runCampaign, resumeCampaign } from './campaigns.js';
 import { writeReport } from './report.js';
 import { selectFile, selectFolder, selectKernelBench, type ProblemRef } from './suites.js';
@@ -418,9 +420,27 @@ async function problems(argv: string[]): Promise<number> {
   const { values } = args(argv, { ...SELECTION_OPTIONS, json: { type: 'boolean' } });
   const refs = selection(values);
   const loaded = await loadSelection(values);
-  const rows = loaded.map((p, i) => ({ id: p.id, file: refs[i]!.file, level: refs[i]!.level, number: refs[i]!.number, bytes: p.source.length, atol: p.atol ?? null, rtol: p.rtol ?? null }));
+  // Describe what the verifier will see: the file itself, or the problem rendered from an attention spec.
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'ks-problems-'));
+  const described = loaded.map((p, i) => {
+    const file = path.resolve(refs[i]!.file);
+    if (!isAttentionSpec(readFileSync(file, 'utf8'))) return file;
+    const rendered = path.join(tmp, `${i}_${p.id}.py`);
+    writeFileSync(rendered, p.source);
+    return rendered;
+  });
+  const inputs = await describeInputs(described).finally(() => rmSync(tmp, { recursive: true, force: true }));
+  const rows = loaded.map((p, i) => ({
+    id: p.id,
+    file: refs[i]!.file,
+    level: refs[i]!.level,
+    number: refs[i]!.number,
+    inputs: inputs.get(described[i]!) ?? 'inputs: n/a',
+    atol: p.atol ?? null,
+    rtol: p.rtol ?? null,
+  }));
   if (values.json) process.stdout.write(`${JSON.stringify(rows)}\n`);
-  else for (const r of rows) process.stdout.write(`${r.id}\t${r.level === null ? '-' : `level${r.level}`}\t${r.file}\n`);
+  else for (const r of rows) process.stdout.write(`${r.id}\t${r.level === null ? '-' : `level${r.level}`}\t${r.inputs}\t${r.file}\n`);
   log(`${rows.length} problem(s)`);
   return 0;
 }

@@ -87,3 +87,26 @@ export async function loadProblems(refs: { file: string; id: string }[], backend
   await Promise.all(Array.from({ length: Math.min(parallel, refs.length) }, lane));
   return out;
 }
+
+const describeSchema = z.record(
+  z.string(),
+  z.union([z.object({ inputs: z.array(z.object({ shape: z.array(z.number()).optional(), dtype: z.string().optional(), value: z.string().optional() })) }), z.object({ error: z.string() })]),
+);
+
+/** "4096x4096 float32, 4096x4096 float32" per file, built on the meta device by verifier.describe. */
+export async function describeInputs(files: string[]): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  if (files.length === 0) return out;
+  const res = await execa(verifierPython(), ['-m', 'verifier.describe', ...files], { cwd: REPO_ROOT, reject: false });
+  let parsed: z.infer<typeof describeSchema>;
+  try {
+    parsed = describeSchema.parse(JSON.parse(String(res.stdout).trim()));
+  } catch {
+    for (const f of files) out.set(f, 'inputs: n/a');
+    return out;
+  }
+  for (const [file, d] of Object.entries(parsed)) {
+    out.set(file, 'error' in d ? `inputs: n/a (${d.error})` : d.inputs.map((i) => (i.shape ? `${i.shape.join('x') || 'scalar'} ${i.dtype}` : `${i.value}`)).join(', '));
+  }
+  return out;
+}

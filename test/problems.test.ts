@@ -44,6 +44,7 @@ test('problems lists a suite, in order, with level-prefixed ids', async () => {
   assert.equal(res.exitCode, 0, res.stderr);
   const rows = JSON.parse(res.stdout);
   assert.deepEqual(rows.map((r: { id: string }) => r.id), ['level1-1_VectorAdd', 'level1-19_ReLU', 'level1-23_ScaleShift']);
+  assert.equal(rows[0].inputs, '4096 float32, 4096 float32', 'input shapes and dtypes, built on the meta device');
   const some = await env.cli(['problems', '--kernelbench', kb, '--suite', 'level1:1,23', '--json']);
   assert.equal(JSON.parse(some.stdout).length, 2);
   const missing = await env.cli(['problems', '--kernelbench', kb, '--suite', 'level1:7']);
