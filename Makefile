@@ -25,7 +25,7 @@ lint: build
 	npx eslint .
 
 test-ts: setup build
-	node --test --test-concurrency=1 --test-timeout=300000 dist/test/
+	node --test --test-concurrency=1 --test-timeout=300000 dist/test/*.test.js
 
 test-py: $(VENV_STAMP)
 	$(VENV)/bin/python -m pytest -q verifier/tests
