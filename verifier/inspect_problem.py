@@ -115,3 +115,80 @@ def inspect_file(path: str) -> dict[str, Any]:
     except UnicodeDecodeError:
         return {"ok": False, "error": f"{path} is not UTF-8 text"}
     return problem_info(source, pid)
+
+
+# ---- hidden extra shape (shape-hardcoding check) -----------------------------------------------------
+SHAPE_CONST_MIN = 8
+SHAPE_NEW_MIN = 16  # never shrink below 16: tl.dot needs 16, and a block size equal to a dimension stays legal
+_INPUT_FUNCS = ("get_inputs", "get_init_inputs")
+
+
+def smaller_size(c: int) -> int:
+    """The hidden shape's value for a size constant ``c`` (>= 8): keep c's power-of-two factor p and scale the
+    odd part m = c / p to m * 3 // 4 (m > 1), or halve c when it is a power of two. Divisibility (by block
+    sizes, by 8 for vector loads) and power-of-two-ness are kept, the value always shrinks:
+    4096 -> 2048, 3000 (8 * 375) -> 2248, 48 (16 * 3) -> 32, 100 -> 72, 9 -> 6."""
+    p = c & -c
+    m = c // p
+    return c // 2 if m == 1 else (m * 3 // 4) * p
+
+
+def shape_variant(source: str) -> tuple[str, list[tuple[str, int, int]]] | None:
+    """The problem's source with its module-level size constants shrunk (``smaller_size``; a constant whose
+    new value would be below 16 is kept), and the
+    changes as (name, old, new). A constant qualifies when it is an int literal >= 8 (alone or inside a
+    tuple/list literal) assigned at module level and used only by ``get_inputs``/``get_init_inputs`` (or
+    other constants used only there): a constant that ``Model`` or a helper reads directly is kept, since a
+    candidate could learn it only by copying it. None when nothing qualifies."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    assigns: dict[str, list[ast.AST]] = {}
+    for node in tree.body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for t in targets:
+                if isinstance(t, ast.Name):
+                    assigns.setdefault(t.id, []).append(node)
+    # names read outside get_inputs/get_init_inputs (Model, helpers, top-level statements), then closed over
+    # the constants those names are computed from
+    pinned: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in _INPUT_FUNCS:
+            continue
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and all(
+                isinstance(t, ast.Name) for t in (node.targets if isinstance(node, ast.Assign) else [node.target])):
+            continue
+        pinned |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+    todo = list(pinned)
+    while todo:
+        name = todo.pop()
+        for node in assigns.get(name, []):
+            for n in ast.walk(node.value):
+                if isinstance(n, ast.Name) and n.id not in pinned:
+                    pinned.add(n.id)
+                    todo.append(n.id)
+    lines = source.splitlines(keepends=True)
+    edits: list[tuple[int, int, int, str]] = []  # (line index, col start, col end, text)
+    changes: list[tuple[str, int, int]] = []
+    for name, nodes in assigns.items():
+        if name in pinned or len(nodes) != 1:
+            continue
+        value = nodes[0].value
+        elts = value.elts if isinstance(value, (ast.Tuple, ast.List)) else [value]
+        for e in elts:
+            if (isinstance(e, ast.Constant) and type(e.value) is int and e.value >= SHAPE_CONST_MIN
+                    and e.lineno == e.end_lineno):
+                new = smaller_size(e.value)
+                if new < SHAPE_NEW_MIN:
+                    continue
+                edits.append((e.lineno - 1, e.col_offset, e.end_col_offset, str(new)))
+                changes.append((name, e.value, new))
+    if not edits:
+        return None
+    # col offsets are UTF-8 byte offsets
+    for li, c0, c1, text in sorted(edits, reverse=True):
+        b = lines[li].encode()
+        lines[li] = (b[:c0] + text.encode() + b[c1:]).decode()
+    return "".join(lines), changes

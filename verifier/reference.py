@@ -80,9 +80,10 @@ class Reference:
         self.out_nbytes = 0
         self.notes: list[str] = []
 
-    def _load(self) -> Any:
-        name = f"kernel_problem_{self.phash}"
-        spec = importlib.util.spec_from_file_location(name, self.path)
+    def _load(self, path: str | None = None, name: str | None = None) -> Any:
+        path = path or self.path
+        name = name or f"kernel_problem_{self.phash}"
+        spec = importlib.util.spec_from_file_location(name, path)
         mod = importlib.util.module_from_spec(spec)
         sys.modules[name] = mod
         spec.loader.exec_module(mod)
@@ -132,6 +133,50 @@ class Reference:
             return
         self.ref_ops = ops
         self.work_ops = {o for o in ops if o not in NON_WORK_ATEN}
+
+    def hidden_trial(self, variant_source: str) -> tuple[Trial | None, str]:
+        """The shape-hardcoding check's trial: the variant problem (smaller size constants) on the first
+        seed, built exactly like a regular seed. (None, why) when the check does not apply: the variant
+        fails to run, or its inputs are not smaller than the original's."""
+        seed = self.trials[0].seed
+        path = os.path.join(os.path.dirname(self.path), "problem_hidden_shape.py")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(variant_source)
+        try:
+            mod = self._load(path, f"kernel_problem_{self.phash}_hidden")
+            torch.manual_seed(seed)
+            init = list(mod.get_init_inputs())
+            torch.manual_seed(seed)
+            model = mod.Model(*init)
+            sd = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            model = model.to(self.device)
+            torch.manual_seed(seed)
+            a = _to(list(mod.get_inputs()), self.device)
+            ref_a, post_a = self._call(model, a)
+        except Exception as e:  # noqa: BLE001 - the problem does not allow this shape
+            return None, f"the variant reference failed: {type(e).__name__}: {e}"[:300]
+        finally:
+            sys.modules.pop(f"kernel_problem_{self.phash}_hidden", None)
+
+        def shapes(xs: list[Any]) -> list[Any]:
+            return [tuple(x.shape) if isinstance(x, torch.Tensor) else None for x in xs]
+
+        def numel(xs: list[Any]) -> int:
+            return sum(x.numel() for x in xs if isinstance(x, torch.Tensor))
+
+        orig = self.trials[0].inputs_a
+        if shapes(a) == shapes(orig):
+            return None, "the variant's input shapes equal the original's"
+        if numel(a) > numel(orig):
+            return None, "the variant's inputs are larger than the original's"
+        return Trial(seed, init, sd, a, [], ref_a, [], post_a, model), ""
+
+    def write_hidden_job(self, workdir: str, tr: Trial) -> str:
+        job = {"seed": tr.seed, "init_inputs": _cpu(tr.init_inputs), "state_dict": tr.state_dict,
+               "inputs_a": _cpu(tr.inputs_a)}
+        path = os.path.join(workdir, "job_hidden.pt")
+        torch.save(job, path)
+        return path
 
     def write_job(self, workdir: str) -> str:
         job = {

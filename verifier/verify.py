@@ -179,6 +179,8 @@ class Verification:
 
     def last_stage(self) -> str:
         names = [e.get("ev") for e in self.events]
+        if getattr(self, "hidden_running", False):
+            return "the hidden-shape call"
         if "correctness_done" in names:
             return "timing"
         if "imported" in names:
@@ -352,6 +354,11 @@ class Verification:
         stages["correctness"] = max(0.0, res.get("correctness_s", 0.0) - first_call) + (time.perf_counter() - t_cmp)
         if verdict is not None:
             return verdict
+        t_hid = time.perf_counter()
+        verdict = self._hidden_shape()
+        stages["correctness"] += time.perf_counter() - t_hid
+        if verdict is not None:
+            return verdict
         if not req["timing"]:
             self.send({"cmd": "exit"})
             return self.finish("correct", self.correct_message)
@@ -376,6 +383,51 @@ class Verification:
         t_j = time.perf_counter()
         self._t_judge = t_j
         return judge.judge_timing(self, tres)
+
+    def _hidden_shape(self) -> dict[str, Any] | None:
+        """shape-hardcoding: run the candidate once on the problem with its size constants shrunk
+        (``inspect_problem.shape_variant``). None when it passes or the check does not apply."""
+        from verifier.compare import compare_outputs
+        from verifier.inspect_problem import shape_variant
+
+        t0 = time.monotonic()
+        var = shape_variant(self.req["problem_source"])
+        if var is None:
+            self.detail["hidden_shape"] = "skipped: no size constants to change"
+            return None
+        source, changes = var
+        tr, why = self.ref.hidden_trial(source)
+        if tr is None:
+            self.detail["hidden_shape"] = f"skipped: {why}"
+            return None
+        job = self.ref.write_hidden_job(self.workdir, tr)
+        self.deadline += time.monotonic() - t0  # the candidate waited for the variant reference
+        changed = ", ".join(f"{n}={old}->{new}" for n, old, new in changes)
+        shapes = ", ".join("x".join(map(str, x.shape)) for x in tr.inputs_a if isinstance(x, self.torch.Tensor))
+        where = f"with {changed} (inputs {shapes})"
+        self.detail["hidden_shape"] = where
+        self.send({"cmd": "hidden", "job": job})
+        self.hidden_running = True
+        ev = self.wait_event({"hidden_done"})
+        if ev is None and self.timed_out:
+            return self._gone_or_timeout()
+        cls = "shape-hardcoding"
+        if ev is None:
+            _, msg = self.process_gone_message()
+            return self.reject([{"class": cls, "evidence": f"correct on the problem's shapes, but {where}: {msg}"[:600]}])
+        if ev["ev"] == "error":
+            return self.finish(ev["kind"], ev["message"])
+        self.hidden_running = False
+        res = self.torch.load(ev["path"], weights_only=True, map_location="cpu")
+        if res.get("error"):
+            return self.reject([{"class": cls, "evidence": f"correct on the problem's shapes, but {where} it "
+                                                           f"raised: {res['error']}"[:600]}])
+        c = compare_outputs(self.torch, res["out"], tr.ref_a, self.req.get("atol"), self.req.get("rtol"),
+                            self.device)
+        if not c.ok:
+            return self.reject([{"class": cls, "evidence": f"correct on the problem's shapes, but wrong {where}: "
+                                                           f"{c.reason}"[:600]}])
+        return None
 
     def _ev_t(self, name: str) -> float:
         for e in self.events:
