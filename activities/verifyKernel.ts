@@ -21,8 +21,6 @@ export interface VerificationConfig {
   slots: string[];
   python?: string;
   store?: ArtifactStore;
-  /** Called with (slot, request) when a verification starts; used by scheduling tests and logs. */
-  onStart?: (slot: string, req: VerifyRequest) => void;
 }
 
 const HEARTBEAT_MS = 2000;
@@ -42,7 +40,6 @@ export function createVerificationActivities(config: VerificationConfig) {
     try {
       workDir = await mkdtemp(path.join(os.tmpdir(), 'ks-verify-'));
       ctx.heartbeat({ slot });
-      config.onStart?.(slot, req);
       const requestFile = path.join(workDir, 'request.json');
       await writeFile(
         requestFile,

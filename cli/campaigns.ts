@@ -10,6 +10,7 @@ import { workflowUrl, type TemporalTarget } from '../infra/temporal.js';
 import { campaignProgressQuery } from '../workflows/definitions.js';
 import type { campaign } from '../workflows/campaign.js';
 import { GPU_IDENTITY_SLOTS } from '../workers/gpu.js';
+import { pollUntilSettled } from './searches.js';
 
 interface Output {
   json: boolean;
@@ -68,23 +69,14 @@ async function submit(client: Client, target: TemporalTarget, input: CampaignInp
     return 0;
   }
   const tty = process.stderr.isTTY && !out.json;
-  const resultPromise = handle.result();
-  let finished = false;
-  void resultPromise.then(() => (finished = true), () => (finished = true));
   let lastLine = '';
-  while (!finished) {
-    try {
-      const line = progressLine(await handle.query(campaignProgressQuery));
-      if (tty) process.stderr.write(`\r\x1b[K${line}`);
-      else if (line !== lastLine) out.log(line);
-      lastLine = line;
-    } catch {
-      // a restarting worker cannot answer for a moment
-    }
-    await Promise.race([resultPromise.catch(() => undefined), new Promise((r) => setTimeout(r, 1000))]);
-  }
+  const entries = await pollUntilSettled(handle.result(), async () => {
+    const line = progressLine(await handle.query(campaignProgressQuery));
+    if (tty) process.stderr.write(`\r\x1b[K${line}`);
+    else if (line !== lastLine) out.log(line);
+    lastLine = line;
+  });
   if (tty) process.stderr.write('\r\x1b[K');
-  const entries = await resultPromise;
   if (out.json) process.stdout.write(`${JSON.stringify({ campaign: input.name, url, entries })}\n`);
   else printEntries(entries);
   return entries.some((e) => e.status === 'failed') ? 1 : 0;

@@ -211,9 +211,9 @@ function selection(values: Record<string, unknown>): ProblemRef[] {
   }
 }
 
-async function loadSelection(values: Record<string, unknown>) {
+async function loadSelection(values: Record<string, unknown>, known?: ProblemRef[]) {
   const backend = backendArg(values);
-  const refs = selection(values);
+  const refs = known ?? selection(values);
   return loadProblems(refs, backend).catch((err: unknown) => {
     throw new UsageError(shortError(err));
   });
@@ -419,7 +419,7 @@ async function list(argv: string[]): Promise<number> {
 async function problems(argv: string[]): Promise<number> {
   const { values } = args(argv, { ...SELECTION_OPTIONS, json: { type: 'boolean' } });
   const refs = selection(values);
-  const loaded = await loadSelection(values);
+  const loaded = await loadSelection(values, refs);
   // Describe what the verifier will see: the file itself, or the problem rendered from an attention spec.
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'ks-problems-'));
   const described = loaded.map((p, i) => {

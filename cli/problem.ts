@@ -20,6 +20,20 @@ export function parseBackend(text: string | undefined): Backend {
 
 const specResultSchema = z.union([z.object({ ok: z.literal(true) }).passthrough(), z.object({ ok: z.literal(false), error: z.string() })]);
 
+/**
+ * Runs a verifier module that prints one JSON object and validates it; null (with the last line of
+ * stderr) when the output is not that object.
+ */
+async function verifierJson<S extends z.ZodType>(args: string[], schema: S): Promise<{ data: z.infer<S> | null; stderrTail: string }> {
+  const res = await execa(verifierPython(), ['-m', ...args], { cwd: REPO_ROOT, reject: false });
+  const stderrTail = String(res.stderr).trim().split('\n').at(-1) || 'no output from the verifier';
+  try {
+    return { data: schema.parse(JSON.parse(String(res.stdout).trim())), stderrTail };
+  } catch {
+    return { data: null, stderrTail };
+  }
+}
+
 /** An attention variant spec (score_mod / mask_mod, no Model) rather than a KernelBench-format file. */
 export function isAttentionSpec(source: string): boolean {
   return /^def (score_mod|mask_mod)\s*\(/m.test(source) && !/^class Model\b/m.test(source);
@@ -27,16 +41,10 @@ export function isAttentionSpec(source: string): boolean {
 
 /** Validates a variant spec and renders it into a self-contained KernelBench-format problem. */
 async function renderAttentionSpec(file: string): Promise<string> {
-  const run = (cmd: string) => execa(verifierPython(), ['-m', 'verifier.attention', cmd, file], { cwd: REPO_ROOT, reject: false });
-  const validated = await run('validate');
-  let info: z.infer<typeof specResultSchema>;
-  try {
-    info = specResultSchema.parse(JSON.parse(String(validated.stdout).trim()));
-  } catch {
-    throw new Error(`could not validate attention spec ${file}: ${String(validated.stderr).trim().split('\n').at(-1) ?? 'no output'}`);
-  }
+  const { data: info, stderrTail } = await verifierJson(['verifier.attention', 'validate', file], specResultSchema);
+  if (!info) throw new Error(`could not validate attention spec ${file}: ${stderrTail}`);
   if (!info.ok) throw new Error(`${file}: ${(info as { error: string }).error}`);
-  const rendered = await run('render');
+  const rendered = await execa(verifierPython(), ['-m', 'verifier.attention', 'render', file], { cwd: REPO_ROOT, reject: false });
   if (rendered.exitCode !== 0) throw new Error(`could not render attention spec ${file}: ${String(rendered.stderr).trim().split('\n').at(-1)}`);
   return String(rendered.stdout);
 }
@@ -58,13 +66,8 @@ export async function loadProblem(file: string, backend: Backend, id = path.base
   if (!existsSync(resolved) || !statSync(resolved).isFile()) throw new Error(`problem file not found: ${file}`);
   const text = readFileSync(resolved, 'utf8');
   if (isAttentionSpec(text)) return { id, source: await renderAttentionSpec(resolved), backend };
-  const result = await execa(verifierPython(), ['-m', 'verifier', 'inspect', '--problem', resolved], { cwd: REPO_ROOT, reject: false });
-  let info: z.infer<typeof inspectSchema>;
-  try {
-    info = inspectSchema.parse(JSON.parse(String(result.stdout).trim()));
-  } catch {
-    throw new Error(`could not inspect ${file}: ${String(result.stderr).trim().split('\n').at(-1) ?? 'no output from the verifier'}`);
-  }
+  const { data: info, stderrTail } = await verifierJson(['verifier', 'inspect', '--problem', resolved], inspectSchema);
+  if (!info) throw new Error(`could not inspect ${file}: ${stderrTail}`);
   if (!info.ok) throw new Error(`${file}: ${info.error}`);
   return { id, source: text, backend, ...tolerances(info.constants, file) };
 }
@@ -97,11 +100,8 @@ const describeSchema = z.record(
 export async function describeInputs(files: string[]): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   if (files.length === 0) return out;
-  const res = await execa(verifierPython(), ['-m', 'verifier.describe', ...files], { cwd: REPO_ROOT, reject: false });
-  let parsed: z.infer<typeof describeSchema>;
-  try {
-    parsed = describeSchema.parse(JSON.parse(String(res.stdout).trim()));
-  } catch {
+  const { data: parsed } = await verifierJson(['verifier.describe', ...files], describeSchema);
+  if (!parsed) {
     for (const f of files) out.set(f, 'inputs: n/a');
     return out;
   }

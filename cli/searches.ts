@@ -55,14 +55,26 @@ export interface WatchCallbacks {
   onTick?: (s: SearchStatus) => void;
 }
 
+/**
+ * Calls `tick` every interval until `result` settles, then returns it. A failing tick is skipped: queries
+ * fail for a moment while a worker restarts or a run continues as new.
+ */
+export async function pollUntilSettled<T>(result: Promise<T>, tick: () => Promise<void>, intervalMs = 1000): Promise<T> {
+  let finished = false;
+  void result.then(() => (finished = true), () => (finished = true));
+  while (!finished) {
+    await tick().catch(() => undefined);
+    await Promise.race([result.catch(() => undefined), new Promise((r) => setTimeout(r, intervalMs))]);
+  }
+  return result;
+}
+
 /** Polls the status query until the search closes; reports each new verdict once. */
 export async function watchSearch(handle: WorkflowHandle<typeof kernelSearch>, cb: WatchCallbacks, intervalMs = 1000): Promise<SearchResult> {
   const seen = new Set<string>();
-  const resultPromise = handle.result();
-  let finished = false;
-  void resultPromise.then(() => (finished = true), () => (finished = true));
-  while (!finished) {
-    try {
+  const result = await pollUntilSettled(
+    handle.result(),
+    async () => {
       const status = await handle.query(statusQuery);
       for (const v of status.recent) {
         const key = `${v.round}/${v.index}`;
@@ -72,12 +84,9 @@ export async function watchSearch(handle: WorkflowHandle<typeof kernelSearch>, c
         }
       }
       cb.onTick?.(status);
-    } catch {
-      // The query can fail while a worker restarts or the run continues as new; the next poll retries.
-    }
-    await Promise.race([resultPromise.catch(() => undefined), new Promise((r) => setTimeout(r, intervalMs))]);
-  }
-  const result = await resultPromise;
+    },
+    intervalMs,
+  );
   for (const c of result.candidates) {
     const key = `${c.round}/${c.index}`;
     if (!seen.has(key)) {

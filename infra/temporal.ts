@@ -72,7 +72,7 @@ export interface EmbeddedServer {
   stop(): Promise<void>;
 }
 
-function portIsOpen(host: string, port: number): Promise<boolean> {
+export function portIsOpen(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ host, port });
     socket.setTimeout(1000);

@@ -2,19 +2,13 @@
 import assert from 'node:assert/strict';
 import { execa } from 'execa';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { portIsOpen } from '../infra/temporal.js';
 import { CLI, freePort } from './harness.js';
 
-function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port });
-    s.once('connect', () => (s.destroy(), resolve(true)));
-    s.once('error', () => resolve(false));
-  });
-}
+const portOpen = (port: number) => portIsOpen('127.0.0.1', port);
 
 test('dev starts everything and Ctrl-C stops everything', async () => {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'ks-dev-'));

@@ -12,7 +12,6 @@ export interface GpuWorkerOptions {
   device: VerificationConfig['device'];
   slots: string[];
   taskQueue?: string;
-  onStart?: VerificationConfig['onStart'];
 }
 
 /** GPU workers put their slot count in their identity, so clients can size campaigns to the fleet. */
@@ -24,7 +23,7 @@ export function createGpuWorker(opts: GpuWorkerOptions): Promise<Worker> {
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue ?? DEFAULT_GPU_TASK_QUEUE,
-    activities: createVerificationActivities({ device: opts.device, slots: opts.slots, onStart: opts.onStart }),
+    activities: createVerificationActivities({ device: opts.device, slots: opts.slots }),
     // Exactly one verification per slot: more tasks would only queue inside the worker.
     maxConcurrentActivityTaskExecutions: opts.slots.length,
   });
