@@ -16,7 +16,7 @@ import { REPO_ROOT } from '../infra/paths.js';
 import { connectOrExplain, ensureSearchAttributes, resolveTemporalTarget, shortError, workflowUrl, type TemporalTarget } from '../infra/temporal.js';
 import { ScriptedModel } from '../scripted-model/server.js';
 import { connectWorker, installWorkerLogging } from '../workers/connection.js';
-import { createGpuWorker, resolveGpuSlots } from '../workers/gpu.js';
+import { createGpuWorker, DEFAULT_VERIFICATIONS_PER_GPU, resolveGpuSlots } from '../workers/gpu.js';
 import { createOrchestratorWorker } from '../workers/orchestrator.js';
 import { extendBudgetUpdate, statusQuery, stopSignal } from '../workflows/definitions.js';
 import { checkEndpoint } from './endpointCheck.js';
@@ -30,7 +30,7 @@ import { cpuSlots, DEFAULT_REPLIES_DIR, startStack } from './stack.js';
 const USAGE = `kernel-search — durable LLM-driven GPU kernel search on Temporal
 
 Usage:
-  kernel-search dev [--verifier auto|cpu|cuda] [--gpus 0,1] [--slots N] [--scripted]
+  kernel-search dev [--verifier auto|cpu|cuda] [--gpus 0,1] [--per-gpu N] [--slots N] [--scripted]
   kernel-search run (--problem FILE | --kernelbench PATH --suite kernelbench:level1:19)
                     [--backend triton|cuda] [--budget 15m] [--width 4]
                     [--max-candidates N] [--target-speedup X] [--model NAME] [--gpu-queue Q]
@@ -44,7 +44,7 @@ Usage:
   kernel-search stop ID [--reason TEXT]
   kernel-search extend ID DURATION
   kernel-search list [--status running|solved|unsolved] [--problem ID] [--json]
-  kernel-search worker orchestrator|gpu [--verifier cpu|cuda] [--gpus 0,1] [--slots N] [--task-queue Q]
+  kernel-search worker orchestrator|gpu [--verifier cpu|cuda] [--gpus 0,1] [--per-gpu N] [--slots N] [--task-queue Q]
   kernel-search scripted-model [--port 8000] [--replies DIR]
   kernel-search demo
 
@@ -147,13 +147,14 @@ function waitForInterrupt(): Promise<void> {
 
 // ── dev: embedded server, scripted model when no endpoint, both workers ─────────────────────────
 async function dev(argv: string[]): Promise<number> {
-  const { values } = args(argv, { verifier: { type: 'string' }, gpus: { type: 'string' }, slots: { type: 'string' }, scripted: { type: 'boolean' }, replies: { type: 'string' } });
+  const { values } = args(argv, { verifier: { type: 'string' }, gpus: { type: 'string' }, 'per-gpu': { type: 'string' }, slots: { type: 'string' }, scripted: { type: 'boolean' }, replies: { type: 'string' } });
   const verifier = values.verifier ?? 'auto';
   if (!['auto', 'cpu', 'cuda'].includes(verifier)) throw new UsageError(`--verifier must be auto, cpu or cuda, got "${verifier}"`);
   installWorkerLogging('ERROR');
   const stack = await startStack({
     verifier: verifier as 'auto' | 'cpu' | 'cuda',
     gpus: values.gpus,
+    perGpu: positiveInt(values['per-gpu'], '--per-gpu', DEFAULT_VERIFICATIONS_PER_GPU),
     cpuSlots: positiveInt(values.slots, '--slots', 1),
     forceScripted: values.scripted,
     repliesDirs: values.replies ? [path.resolve(values.replies)] : undefined,
@@ -487,7 +488,7 @@ async function report(argv: string[]): Promise<number> {
 
 // ── workers and the scripted model as their own processes ──────────────────────────────────────
 async function worker(argv: string[]): Promise<number> {
-  const { values, positionals } = args(argv, { verifier: { type: 'string' }, gpus: { type: 'string' }, slots: { type: 'string' }, 'task-queue': { type: 'string' } }, 1);
+  const { values, positionals } = args(argv, { verifier: { type: 'string' }, gpus: { type: 'string' }, 'per-gpu': { type: 'string' }, slots: { type: 'string' }, 'task-queue': { type: 'string' } }, 1);
   const role = positionals[0];
   if (role !== 'orchestrator' && role !== 'gpu') throw new UsageError(`worker role must be "orchestrator" or "gpu", got "${role}"`);
   installWorkerLogging('INFO');
@@ -504,7 +505,8 @@ async function worker(argv: string[]): Promise<number> {
   } else {
     const device = values.verifier ?? 'cuda';
     if (device !== 'cpu' && device !== 'cuda') throw new UsageError(`--verifier must be cpu or cuda, got "${device}"`);
-    const slots = device === 'cpu' ? cpuSlots(positiveInt(values.slots, '--slots', 1)) : await resolveGpuSlots(values.gpus).catch((err: unknown) => {
+    const perGpu = positiveInt(values['per-gpu'], '--per-gpu', DEFAULT_VERIFICATIONS_PER_GPU);
+    const slots = device === 'cpu' ? cpuSlots(positiveInt(values.slots, '--slots', 1)) : await resolveGpuSlots(values.gpus, perGpu).catch((err: unknown) => {
       throw new UsageError(shortError(err));
     });
     w = await createGpuWorker({ connection, namespace: target.namespace, device, slots, taskQueue: values['task-queue'] });

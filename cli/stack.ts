@@ -16,6 +16,8 @@ export const DEFAULT_REPLIES_DIR = path.join(REPO_ROOT, 'scripted-replies');
 export interface StackOptions {
   verifier: 'cpu' | 'cuda' | 'auto';
   gpus?: string;
+  /** Verifications sharing one GPU (default DEFAULT_VERIFICATIONS_PER_GPU). */
+  perGpu?: number;
   cpuSlots?: number;
   gpuTaskQueue?: string;
   /** Use the scripted model even when an endpoint is configured. */
@@ -63,14 +65,14 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       slots = cpuSlots(opts.cpuSlots);
     } else {
       try {
-        slots = await resolveGpuSlots(opts.gpus);
+        slots = await resolveGpuSlots(opts.gpus, opts.perGpu);
         verifier = 'cuda';
       } catch (err) {
         if (opts.verifier === 'cuda') throw err;
         slots = cpuSlots(opts.cpuSlots);
       }
     }
-    opts.log(verifier === 'cuda' ? `GPU verifier on GPUs ${slots.join(', ')}` : `CPU verifier (Triton interpreter; timings are not meaningful), ${slots.length} slot(s)`);
+    opts.log(verifier === 'cuda' ? `GPU verifier, slots ${slots.join(', ')}` : `CPU verifier (Triton interpreter; timings are not meaningful), ${slots.length} slot(s)`);
 
     const connection = await connectWorker(target);
     stops.push(() => connection.close());

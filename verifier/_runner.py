@@ -1,10 +1,11 @@
 """The candidate's process.
 
 Started by the parent (``verifier.verify``) as ``python -m verifier._runner CONFIG_JSON CTL_FD`` in a private
-temporary directory with a cleaned environment. It imports torch (and Triton) while the parent computes the
-reference, imports the candidate, then waits for a job file (inputs, weights, output shapes -- never the
-reference's results), runs the candidate, and writes what it saw to files the parent reads with
-``weights_only=True``. Events go to the parent as JSON lines on file descriptor CTL_FD.
+temporary directory with a cleaned environment, often ahead of time (a warm verifier keeps one ready). It
+imports torch (and Triton) and says ``ready``; on ``import`` it imports the candidate; on ``job`` (seeds and
+output sizes -- never the reference's results) it builds each seed's weights and inputs itself from the
+problem file (``verifier.problem_inputs``), runs the candidate, and writes what it saw to files the parent
+reads with ``weights_only=True``. Events go to the parent as JSON lines on file descriptor CTL_FD.
 
 Nothing here decides a verdict: the candidate runs in this process and could tamper with it. The parent
 compares, classifies and times baselines. What this process records is evidence.
@@ -48,6 +49,14 @@ def _die_with_parent() -> None:
         pass
 
 
+def _next_command() -> dict:
+    """The parent's next command (one JSON line on stdin); the parent closing the pipe ends this process."""
+    line = sys.stdin.readline()
+    if not line:
+        os._exit(0)
+    return json.loads(line)
+
+
 def main() -> None:  # noqa: C901 - one linear script
     global _CTL
     _die_with_parent()
@@ -84,6 +93,9 @@ def main() -> None:  # noqa: C901 - one linear script
     base_threads = {t.ident for t in threading.enumerate()}
     base_os_threads = harness.os_thread_count()
     send(ev="ready")
+    cmd = _next_command()
+    if cmd.get("cmd") != "import":
+        os._exit(0)
 
     # ---- import the candidate (the "compile" stage; Triton JIT happens at the first call) ----------
     import importlib.util
@@ -102,20 +114,30 @@ def main() -> None:  # noqa: C901 - one linear script
     send(ev="imported", import_s=round(_perf() - t_imp, 4))
 
     # ---- wait for the job -----------------------------------------------------------------------
-    line = sys.stdin.readline()
-    if not line:
+    job = _next_command().get("job")
+    if not isinstance(job, dict):
         os._exit(0)
-    cmd = json.loads(line)
-    try:
-        job = torch.load(cmd["job"], weights_only=True)
-    except Exception:
-        job = torch.load(cmd["job"], weights_only=False)  # written by the parent, before it is handed over
+    from verifier import problem_inputs as pin
+
     h.out_nbytes = int(job.get("out_nbytes", 0))
     h.out_sizes = [int(n) for n in job.get("out_sizes", [])]
-    for s in job["seeds"]:
-        s["inputs_a"] = harness.clone_all(torch, s["inputs_a"], device)
-        s["inputs_b"] = harness.clone_all(torch, s["inputs_b"], device)
-    job["timing_sets"] = [harness.clone_all(torch, x, device) for x in job["timing_sets"]]
+    try:
+        problem = pin.load_problem(os.path.join(workdir, job["problem"]), "kernel_problem")
+    except BaseException as e:  # noqa: BLE001 - the parent ran this problem already: an infrastructure fault
+        fail("infra_error", "job", "the candidate's process could not load the problem: " + errors.format_exception(e, cand_path))
+
+    def fresh_model(mod, seed):
+        """ModelNew(*get_init_inputs()) with the weights Model gets for this seed."""
+        init = pin.init_inputs(torch, mod, seed)
+        _, sd = pin.reference_state(torch, mod, seed, init)
+        torch.manual_seed(seed)
+        model = model_cls(*init)
+        info = harness.copy_state(torch, model, sd)
+        return (model.to(device) if hasattr(model, "to") else model), info
+
+    def inputs(mod, seed):
+        return pin.make_inputs(torch, mod, seed, device)
+
     results: dict = {"seeds": [], "observations": [], "launches_per_call": []}
 
     def observe(kind: str, evidence: str) -> None:
@@ -154,34 +176,28 @@ def main() -> None:  # noqa: C901 - one linear script
         return out
 
     t_corr = _perf()
-    for si, s in enumerate(job["seeds"]):
-        seed = s["seed"]
-        torch.manual_seed(seed)
+    for si, seed in enumerate(job["seeds"]):
         try:
-            model = model_cls(*s["init_inputs"])
+            model, info = fresh_model(problem, seed)
         except BaseException as e:  # noqa: BLE001
             fail("runtime_error", "init", "ModelNew(*get_init_inputs()) failed:\n" + errors.format_exception(e, cand_path))
-        info = harness.copy_state(torch, model, s["state_dict"])
-        try:
-            model = model.to(device) if hasattr(model, "to") else model
-        except BaseException as e:  # noqa: BLE001
-            fail("runtime_error", "init", errors.format_exception(e, cand_path))
         models[si] = model
         rec: dict = {"seed": seed, "state": info}
-        a = harness.clone_all(torch, s["inputs_a"])
+        a_fresh = inputs(problem, seed)
+        a = harness.clone_all(torch, a_fresh)
         # call 1: fresh inputs, freed and fresh memory poisoned with NaN
         out1 = call(model, a, "correctness", "nan")
         rec["out1"], rec["types1"] = harness.snapshot(torch, out1)
         rec["post_inputs"] = harness.clone_all(torch, a, "cpu")
         check_threads("after the first call")
         # call 2: new values written into the SAME buffers (pointer/shape-keyed caches return stale results)
-        harness.overwrite(torch, a, s["inputs_b"])
+        harness.overwrite(torch, a, inputs(problem, seed + pin.B_SEED_OFFSET))
         out2 = call(model, a, "correctness", "nan")
         rec["out2"], rec["types2"] = harness.snapshot(torch, out2)
         # call 3: the first inputs again, in fresh buffers, with zero-filled fresh memory (uninitialised reads);
         # the first seed's call 3 also records the aten ops forward dispatches (torch-fallback check)
         if si == 0 or job.get("rerun_all_seeds", True):
-            a3 = harness.clone_all(torch, s["inputs_a"])
+            a3 = a_fresh
             record = si == 0 and job.get("record_ops", True)
             out3 = call(model, a3, "correctness", "zero", record_ops=record)
             rec["out3"], _ = harness.snapshot(torch, out3)
@@ -191,7 +207,7 @@ def main() -> None:  # noqa: C901 - one linear script
             del a3, out3
         check_threads("after the calls")
         results["seeds"].append(rec)
-        del a, out1, out2
+        del a, a_fresh, out1, out2
     if h.off_stream_launches:
         observe("side-stream", f"{h.off_stream_launches} kernel launch(es) went to another stream "
                                f"({h.off_stream_example}) than the one the harness times on")
@@ -205,19 +221,14 @@ def main() -> None:  # noqa: C901 - one linear script
     send(ev="correctness_done", path=path)
 
     # ---- hidden extra shape (shape-hardcoding), only when the parent says the candidate was correct ---
-    line = sys.stdin.readline()
-    if not line:
-        os._exit(0)
-    cmd = json.loads(line)
+    cmd = _next_command()
     if cmd.get("cmd") == "hidden":
-        hjob = torch.load(cmd["job"], weights_only=True)
+        hjob = cmd["job"]
         hres: dict = {"error": None}
         try:
-            torch.manual_seed(hjob["seed"])
-            hmodel = model_cls(*hjob["init_inputs"])
-            hres["state"] = harness.copy_state(torch, hmodel, hjob["state_dict"])
-            hmodel = hmodel.to(device) if hasattr(hmodel, "to") else hmodel
-            ha = harness.clone_all(torch, hjob["inputs_a"], device)
+            hproblem = pin.load_problem(os.path.join(workdir, hjob["problem"]), "kernel_problem_hidden_shape")
+            hmodel, hres["state"] = fresh_model(hproblem, hjob["seed"])
+            ha = inputs(hproblem, hjob["seed"])
             hout = h.run_forward(hmodel, ha, poison="nan")
             hres["out"], hres["types"] = harness.snapshot(torch, hout)
             del hmodel, ha, hout
@@ -227,16 +238,14 @@ def main() -> None:  # noqa: C901 - one linear script
         path = os.path.join(workdir, "out_hidden.pt")
         torch.save(hres, path)
         send(ev="hidden_done", path=path)
-        line = sys.stdin.readline()
-        if not line:
-            os._exit(0)
-        cmd = json.loads(line)
+        cmd = _next_command()
 
     # ---- timing, only when the parent says the candidate was correct --------------------------------
     if cmd.get("cmd") != "time":
         os._exit(0)
     model = models[0]
-    sets = [harness.clone_all(torch, inp) for inp in job["timing_sets"]]
+    seed0 = job["seeds"][0]
+    sets = [inputs(problem, seed0 + off) for off in (0, pin.B_SEED_OFFSET, pin.C_SEED_OFFSET)]
     t_tim = _perf()
     tres: dict = {"observations": []}
     try:

@@ -73,8 +73,13 @@ def measure(ref: Any, gpu: str) -> dict[str, Any]:
     model = ref.trials[0].model
     sets = [[x.clone() if isinstance(x, torch.Tensor) else x for x in s] for s in ref.timing_inputs]
     fns = [(lambda inp=inp: model(*inp)) for inp in sets]
+    from verifier.verify import TIMING_MIN_TRIALS, TIMING_TARGET_S
+
+    def bench(f: Any) -> dict[str, Any]:  # the candidate's method and trial budget
+        return clock.bench_cuda(f, min_trials=TIMING_MIN_TRIALS, target_s=TIMING_TARGET_S)
+
     t0 = time.perf_counter()
-    eager = clock.bench_cuda(fns)
+    eager = bench(fns)
     out: dict[str, Any] = {"eager_ms": eager["median"], "eager_p20": eager["p20"], "eager_p80": eager["p80"],
                            "eager_trials": eager["trials"], "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
     out["eager_s"] = time.perf_counter() - t0
@@ -84,13 +89,13 @@ def measure(ref: Any, gpu: str) -> dict[str, Any]:
         try:
             cm = torch.compile(model)
             cfns = [(lambda inp=inp: cm(*inp)) for inp in sets]
-            comp = clock.bench_cuda(cfns)
+            comp = bench(cfns)
             out["compile_ms"] = comp["median"]
             out["compile_trials"] = comp["trials"]
         except Exception as e:  # noqa: BLE001
             out["compile_error"] = f"{type(e).__name__}: {e}"[:300]
         out["compile_s"] = time.perf_counter() - t1
-    out.update(_flex_baseline(ref, clock, sets))
+    out.update(_flex_baseline(ref, bench, sets))
     # roofline lower bound
     name, bw, f32, f16 = _peaks(gpu)
     flops = 0
@@ -113,7 +118,7 @@ def measure(ref: Any, gpu: str) -> dict[str, Any]:
     return out
 
 
-def _flex_baseline(ref: Any, clock: Any, sets: list[list[Any]]) -> dict[str, Any]:
+def _flex_baseline(ref: Any, bench: Any, sets: list[list[Any]]) -> dict[str, Any]:
     """Attention problems rendered from a variant spec (they define score_mod / mask_mod) are also timed
     against compiled FlexAttention on the same inputs; other problems get flex_ms = None."""
     mod = getattr(ref, "mod", None)
@@ -124,7 +129,7 @@ def _flex_baseline(ref: Any, clock: Any, sets: list[list[Any]]) -> dict[str, Any
         from . import attention
 
         fns = [attention.baselines(mod, *inp[:3])["flex_attention"] for inp in sets]
-        flex = clock.bench_cuda(fns)
+        flex = bench(fns)
         return {"flex_ms": flex["median"], "flex_trials": flex["trials"], "flex_s": time.perf_counter() - t0}
     except Exception as e:  # noqa: BLE001
         return {"flex_ms": None, "flex_error": f"{type(e).__name__}: {e}"[:300]}

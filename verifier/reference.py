@@ -1,19 +1,27 @@
-"""The reference side (parent process): load the problem, run ``Model`` on every seed, write the job file.
+"""The reference side (parent process): load the problem, run ``Model`` on every seed, keep the results.
 
-The reference's results stay in this process; the job file holds only inputs, weights and output sizes.
+The reference's results stay in this process. The candidate's process gets only the job (``Reference.job``:
+seeds and output sizes) and builds the same weights and inputs itself (``verifier.problem_inputs``).
+A warm verifier (``verifier.service``) keeps a prepared Reference for the next candidate of the same problem.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
+import shutil
 import sys
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
+from verifier import sandbox
 from verifier.harness import NON_WORK_ATEN, record_aten_ops
-from verifier.verify import B_SEED_OFFSET, C_SEED_OFFSET, problem_hash
+from verifier.problem_inputs import (B_SEED_OFFSET, C_SEED_OFFSET, init_inputs, load_problem, make_inputs,
+                                     reference_state)
+from verifier.verify import problem_hash
+
+PROBLEM_FILE = "problem.py"
+HIDDEN_PROBLEM_FILE = "problem_hidden_shape.py"
 
 
 def flatten(out: Any) -> list[Any]:
@@ -32,25 +40,14 @@ def flatten(out: Any) -> list[Any]:
     return items
 
 
-def _to(xs: list[Any], device: str) -> list[Any]:
-    return [x.to(device) if isinstance(x, torch.Tensor) else x for x in xs]
-
-
 def _clone(xs: list[Any]) -> list[Any]:
     return [x.clone() if isinstance(x, torch.Tensor) else x for x in xs]
-
-
-def _cpu(xs: list[Any]) -> list[Any]:
-    return [x.detach().cpu().clone() if isinstance(x, torch.Tensor) else x for x in xs]
 
 
 @dataclass
 class Trial:
     seed: int
-    init_inputs: list[Any]
-    state_dict: dict[str, Any]
-    inputs_a: list[Any]
-    inputs_b: list[Any]
+    inputs_a: list[Any]  # kept for the first seed only (timing set, hidden-shape sizes)
     ref_a: list[Any]
     ref_b: list[Any]
     post_a: list[Any]  # inputs after the reference's own call (the reference may mutate them itself)
@@ -58,40 +55,42 @@ class Trial:
     notes: list[str] = field(default_factory=list)
 
 
+def cache_key(req: dict[str, Any], device: str) -> str:
+    return f"{problem_hash(req['problem_source'])}|{device}|{','.join(map(str, req['seeds']))}"
+
+
 class Reference:
-    def __init__(self, req: dict[str, Any], device: str, parent_dir: str):
+    def __init__(self, req: dict[str, Any], device: str):
         self.torch = torch
-        self.req = req
         self.device = device
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
         torch.set_grad_enabled(False)
         self.pid = req["problem_id"]
-        self.phash = problem_hash(req["problem_source"])
-        path = os.path.join(parent_dir, "problem.py")
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(req["problem_source"])
-        self.path = path
+        self.seeds = list(req["seeds"])
+        self.source = req["problem_source"]
+        self.phash = problem_hash(self.source)
+        self.key = cache_key(req, device)
+        self.dir = sandbox.make_workdir()
+        self.path = os.path.join(self.dir, PROBLEM_FILE)
+        with open(self.path, "w", encoding="utf-8") as f:
+            f.write(self.source)
         self.trials: list[Trial] = []
         self.timing_inputs: list[list[Any]] = []
         self.timing_refs: list[list[Any]] = []
         self.work_ops: set[str] = set()
         self.ref_ops: dict[str, int] = {}
         self.out_nbytes = 0
+        self.out_sizes: list[int] = []
         self.notes: list[str] = []
+        self.mod: Any = None
+        self._hidden: dict[str, tuple[Trial | None, str]] = {}
 
-    def _load(self, path: str | None = None, name: str | None = None) -> Any:
-        path = path or self.path
-        name = name or f"kernel_problem_{self.phash}"
-        spec = importlib.util.spec_from_file_location(name, path)
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-        return mod
-
-    def _inputs(self, seed: int) -> list[Any]:
-        torch.manual_seed(seed)
-        return _to(list(self.mod.get_inputs()), self.device)
+    def close(self) -> None:
+        for name in list(sys.modules):
+            if name.startswith(f"kernel_problem_{self.phash}"):
+                sys.modules.pop(name, None)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def _call(self, model: Any, inputs: list[Any]) -> tuple[list[Any], list[Any]]:
         x = _clone(inputs)
@@ -100,27 +99,27 @@ class Reference:
             torch.cuda.synchronize()
         return out, x
 
+    def _model(self, mod: Any, seed: int) -> Any:
+        init = init_inputs(torch, mod, seed)
+        model, _ = reference_state(torch, mod, seed, init)
+        return model.to(self.device)
+
     def prepare(self) -> None:
-        self.mod = self._load()
-        for seed in self.req["seeds"]:
-            torch.manual_seed(seed)
-            init = list(self.mod.get_init_inputs())
-            torch.manual_seed(seed)
-            model = self.mod.Model(*init)
-            sd = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-            model = model.to(self.device)
-            a = self._inputs(seed)
-            b = self._inputs(seed + B_SEED_OFFSET)
+        self.mod = load_problem(self.path, f"kernel_problem_{self.phash}")
+        for i, seed in enumerate(self.seeds):
+            model = self._model(self.mod, seed)
+            a = make_inputs(torch, self.mod, seed, self.device)
             ref_a, post_a = self._call(model, a)
-            ref_b, _ = self._call(model, b)
-            tr = Trial(seed, init, sd, a, b, ref_a, ref_b, post_a, model)
-            self.trials.append(tr)
-            if not self.trials[1:]:
-                self.out_nbytes = sum(t.numel() * t.element_size() for t in ref_a if isinstance(t, torch.Tensor))
+            ref_b, _ = self._call(model, make_inputs(torch, self.mod, seed + B_SEED_OFFSET, self.device))
+            self.trials.append(Trial(seed, a if i == 0 else [], ref_a, ref_b, post_a, model))
+            if i == 0:
+                self.out_sizes = [t.numel() * t.element_size() for t in ref_a if isinstance(t, torch.Tensor)]
+                self.out_nbytes = sum(self.out_sizes)
         t0 = self.trials[0]
-        c = self._inputs(t0.seed + C_SEED_OFFSET)
+        b = make_inputs(torch, self.mod, t0.seed + B_SEED_OFFSET, self.device)
+        c = make_inputs(torch, self.mod, t0.seed + C_SEED_OFFSET, self.device)
         ref_c, _ = self._call(t0.model, c)
-        self.timing_inputs = [t0.inputs_a, t0.inputs_b, c]
+        self.timing_inputs = [t0.inputs_a, b, c]
         self.timing_refs = [t0.ref_a, t0.ref_b, ref_c]
         self._record_ops(t0)
         if all(_same(x, y) for x, y in zip(t0.ref_a, t0.ref_b)):
@@ -134,29 +133,41 @@ class Reference:
         self.ref_ops = ops
         self.work_ops = {o for o in ops if o not in NON_WORK_ATEN}
 
+    def job(self, problem_file: str) -> dict[str, Any]:
+        """What the candidate's process needs: no tensors, no results (it draws the inputs itself)."""
+        return {
+            "problem": problem_file,
+            "seeds": self.seeds,
+            "out_nbytes": self.out_nbytes,
+            "out_sizes": self.out_sizes,
+            "record_ops": True,
+            # CPU mode runs kernels in the interpreter: the zero-memory rerun only on the first seed
+            "rerun_all_seeds": self.device == "cuda",
+        }
+
     def hidden_trial(self, variant_source: str) -> tuple[Trial | None, str]:
         """The shape-hardcoding check's trial: the variant problem (smaller size constants) on the first
         seed, built exactly like a regular seed. (None, why) when the check does not apply: the variant
-        fails to run, or its inputs are not smaller than the original's."""
+        fails to run, or its inputs are not smaller than the original's. Kept for the next candidate."""
+        if variant_source not in self._hidden:
+            self._hidden[variant_source] = self._hidden_trial(variant_source)
+        return self._hidden[variant_source]
+
+    def _hidden_trial(self, variant_source: str) -> tuple[Trial | None, str]:
         seed = self.trials[0].seed
-        path = os.path.join(os.path.dirname(self.path), "problem_hidden_shape.py")
+        path = os.path.join(self.dir, HIDDEN_PROBLEM_FILE)
         with open(path, "w", encoding="utf-8") as f:
             f.write(variant_source)
+        name = f"kernel_problem_{self.phash}_hidden"
         try:
-            mod = self._load(path, f"kernel_problem_{self.phash}_hidden")
-            torch.manual_seed(seed)
-            init = list(mod.get_init_inputs())
-            torch.manual_seed(seed)
-            model = mod.Model(*init)
-            sd = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-            model = model.to(self.device)
-            torch.manual_seed(seed)
-            a = _to(list(mod.get_inputs()), self.device)
+            mod = load_problem(path, name)
+            model = self._model(mod, seed)
+            a = make_inputs(torch, mod, seed, self.device)
             ref_a, post_a = self._call(model, a)
         except Exception as e:  # noqa: BLE001 - the problem does not allow this shape
             return None, f"the variant reference failed: {type(e).__name__}: {e}"[:300]
         finally:
-            sys.modules.pop(f"kernel_problem_{self.phash}_hidden", None)
+            sys.modules.pop(name, None)
 
         def shapes(xs: list[Any]) -> list[Any]:
             return [tuple(x.shape) if isinstance(x, torch.Tensor) else None for x in xs]
@@ -169,33 +180,10 @@ class Reference:
             return None, "the variant's input shapes equal the original's"
         if numel(a) > numel(orig):
             return None, "the variant's inputs are larger than the original's"
-        return Trial(seed, init, sd, a, [], ref_a, [], post_a, model), ""
+        return Trial(seed, a, ref_a, [], post_a, model), ""
 
-    def write_hidden_job(self, workdir: str, tr: Trial) -> str:
-        job = {"seed": tr.seed, "init_inputs": _cpu(tr.init_inputs), "state_dict": tr.state_dict,
-               "inputs_a": _cpu(tr.inputs_a)}
-        path = os.path.join(workdir, "job_hidden.pt")
-        torch.save(job, path)
-        return path
-
-    def write_job(self, workdir: str) -> str:
-        job = {
-            "device": self.device,
-            "seeds": [{"seed": t.seed, "init_inputs": _cpu(t.init_inputs), "state_dict": t.state_dict,
-                       "inputs_a": _cpu(t.inputs_a), "inputs_b": _cpu(t.inputs_b)} for t in self.trials],
-            "timing_sets": [_cpu(x) for x in self.timing_inputs],
-            "out_nbytes": self.out_nbytes,
-            "out_sizes": [t.numel() * t.element_size() for t in self.trials[0].ref_a if isinstance(t, torch.Tensor)],
-            "record_ops": True,
-            # CPU mode runs kernels in the interpreter: the zero-memory rerun only on the first seed
-            "rerun_all_seeds": self.device == "cuda",
-        }
-        path = os.path.join(workdir, "job.pt")
-        torch.save(job, path)
-        return path
-
-    def models(self) -> Any:
-        return self.trials[0].model
+    def hidden_job(self, problem_file: str) -> dict[str, Any]:
+        return {"problem": problem_file, "seed": self.trials[0].seed}
 
 
 def _same(x: Any, y: Any) -> bool:

@@ -1,12 +1,15 @@
 """Starting the candidate's process: private directory, cleaned environment, own session, optional netns."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
+from dataclasses import dataclass
 from typing import Any
 
 SECRET_RE = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH|COOKIE|PRIVATE|SESSION", re.I)
@@ -71,6 +74,54 @@ def spawn_runner(cfg_path: str, workdir: str, env: dict[str, str], use_netns: bo
                             pass_fds=(w,), start_new_session=True)
     os.close(w)
     return proc, r, out, err
+
+
+@dataclass
+class RunnerProcess:
+    """A started candidate process (``verifier._runner``), possibly started ahead of its candidate."""
+    proc: subprocess.Popen
+    ctl_fd: int  # read end of its event pipe
+    workdir: str
+    device: str
+    netns: bool
+    t_spawn: float  # time.monotonic() at start
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def discard(self) -> None:
+        kill_group(self.proc)
+        try:
+            os.close(self.ctl_fd)
+        except OSError:
+            pass
+        if os.environ.get("VERIFIER_KEEP_TMP") != "1":
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def start_runner(device: str, use_netns: bool) -> RunnerProcess:
+    """Start a candidate process in a fresh private directory; it imports torch and waits for ``import``."""
+    workdir = make_workdir()
+    ddir = data_dir()
+    cfg = {"workdir": workdir, "device": device, "build_cache": os.path.join(ddir, "torch_extensions"),
+           "cuda_arch": os.environ.get("VERIFIER_CUDA_ARCH")}
+    cfg_path = os.path.join(workdir, "config.json")
+    with open(cfg_path, "w") as f:
+        json.dump(cfg, f)
+    extra = {"PYTHONPATH": REPO_ROOT, "HOME": workdir, "TMPDIR": workdir,
+             "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", "PYTHONNOUSERSITE": "1",
+             "TRITON_CACHE_DIR": os.path.join(ddir, "triton_cache"),
+             "TORCH_EXTENSIONS_DIR": os.path.join(ddir, "torch_extensions")}
+    if device == "cpu":
+        extra["TRITON_INTERPRET"] = "1"
+        extra.setdefault("CUDA_VISIBLE_DEVICES", "")
+    for d in ("triton_cache", "torch_extensions"):
+        os.makedirs(os.path.join(ddir, d), exist_ok=True)
+    t = time.monotonic()
+    proc, ctl_fd, out_f, err_f = spawn_runner(cfg_path, workdir, clean_env(extra), use_netns)
+    out_f.close()
+    err_f.close()
+    return RunnerProcess(proc, ctl_fd, workdir, device, use_netns, t)
 
 
 def kill_group(proc: subprocess.Popen) -> None:

@@ -29,8 +29,9 @@ from verifier.static_check import check_candidate
 STATUSES = ("correct", "incorrect", "compile_error", "runtime_error", "timeout", "rejected", "infra_error")
 SIGNALS = {4: "SIGILL", 6: "SIGABRT", 7: "SIGBUS", 8: "SIGFPE", 9: "SIGKILL", 11: "SIGSEGV", 15: "SIGTERM"}
 STARTUP_LIMIT_S = 180.0
-B_SEED_OFFSET = 1_000_003
-C_SEED_OFFSET = 2_000_029
+# DESIGN.md: at least 100 trials; 0.3 s of trials beyond that (do_bench's default is 0.1 s)
+TIMING_MIN_TRIALS = 100
+TIMING_TARGET_S = 0.3
 
 
 class RequestError(Exception):
@@ -109,8 +110,15 @@ def parse_request(raw: str) -> dict[str, Any]:
 
 # -------------------------------------------------------------------------------------------------------
 class Verification:
-    def __init__(self, req: dict[str, Any]):
+    def __init__(self, req: dict[str, Any], warm: Any = None):
+        """``warm``: a ``verifier.service.WarmState`` (spare candidate process, prepared references), or None
+        for a one-shot verification that starts everything itself."""
         self.req = req
+        self.warm = warm
+        self.runner: sandbox.RunnerProcess | None = None
+        self.ref: Any = None
+        self.own_ref = False
+        self.lock: Any = None
         self.device = req["device"]
         self.v = empty_verdict(self.device)
         self.detail: dict[str, Any] = {}
@@ -119,7 +127,6 @@ class Verification:
         self.ctl_buf = b""
         self.events: list[dict[str, Any]] = []
         self.workdir: str | None = None
-        self.parent_dir: str | None = None
         self.deadline = math.inf
         self.static = None
         self.torch: Any = None
@@ -223,17 +230,32 @@ class Verification:
             self.cleanup()
 
     def cleanup(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            sandbox.kill_group(self.proc)
-        if self.ctl_fd is not None:
-            try:
-                os.close(self.ctl_fd)
-            except OSError:
-                pass
-        if os.environ.get("VERIFIER_KEEP_TMP") != "1":
-            for d in (self.workdir, self.parent_dir):
-                if d:
-                    shutil.rmtree(d, ignore_errors=True)
+        if self.lock is not None:
+            self.lock.release()
+        if self.runner is not None:
+            self.runner.discard()
+        if self.own_ref and self.ref is not None:
+            self.ref.close()
+
+    def _start_runner(self, use_netns: bool) -> None:
+        """Take the warm verifier's spare candidate process, or start one; give it this candidate and ask it
+        to import it as soon as it is ready (the request waits in its stdin meanwhile)."""
+        from verifier.reference import PROBLEM_FILE
+
+        runner = self.warm.take_runner(self.device) if self.warm is not None else None
+        if runner is None:
+            runner = sandbox.start_runner(self.device, use_netns)
+        self.runner = runner
+        if self.warm is not None:
+            self.warm.active = runner
+        self.proc, self.ctl_fd, self.workdir = runner.proc, runner.ctl_fd, runner.workdir
+        self.ctl_buf, self.events = b"", []
+        self.v["env"]["network_isolated"] = runner.netns
+        for name, text in (("candidate.py", self.req["candidate_source"]), (PROBLEM_FILE, self.req["problem_source"])):
+            with open(os.path.join(self.workdir, name), "w", encoding="utf-8") as f:
+                f.write(text)
+        self.t_import_sent = time.monotonic()
+        self.send({"cmd": "import"})
 
     def _run(self) -> dict[str, Any]:
         req = self.req
@@ -256,93 +278,74 @@ class Verification:
             return self.finish("infra_error", "backend 'cuda' (load_inline) needs device 'cuda'; CPU mode runs "
                                               "only Triton kernels, through the interpreter")
 
-        # ---- start the candidate's process before importing torch here ----
-        self.workdir = sandbox.make_workdir()
-        self.parent_dir = sandbox.make_workdir()
-        with open(os.path.join(self.workdir, "candidate.py"), "w", encoding="utf-8") as f:
-            f.write(req["candidate_source"])
-        ddir = sandbox.data_dir()
-        cfg = {"workdir": self.workdir, "device": self.device, "backend": req["backend"],
-               "build_cache": os.path.join(ddir, "torch_extensions"),
-               "cuda_arch": os.environ.get("VERIFIER_CUDA_ARCH")}
-        cfg_path = os.path.join(self.workdir, "config.json")
-        with open(cfg_path, "w") as f:
-            json.dump(cfg, f)
-        extra = {"PYTHONPATH": sandbox.REPO_ROOT, "HOME": self.workdir, "TMPDIR": self.workdir,
-                 "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", "PYTHONNOUSERSITE": "1",
-                 "TRITON_CACHE_DIR": os.path.join(ddir, "triton_cache"),
-                 "TORCH_EXTENSIONS_DIR": os.path.join(ddir, "torch_extensions")}
-        if self.device == "cpu":
-            extra["TRITON_INTERPRET"] = "1"
-            extra.setdefault("CUDA_VISIBLE_DEVICES", "")
-        for d in ("triton_cache", "torch_extensions"):
-            os.makedirs(os.path.join(ddir, d), exist_ok=True)
+        # ---- the candidate's process starts (or is taken warm) before torch is imported here ----
         use_netns = sandbox.netns_available()
-        env = sandbox.clean_env(extra)
-        t_spawn = time.monotonic()
-        self.proc, self.ctl_fd, out_f, err_f = sandbox.spawn_runner(cfg_path, self.workdir, env, use_netns)
-        out_f.close()
-        err_f.close()
-        self.v["env"]["network_isolated"] = use_netns
+        self._start_runner(use_netns)
 
-        # ---- reference (parent) ----
+        # ---- reference (parent): kept by a warm verifier, else computed while the candidate imports ----
         t_ref = time.monotonic()
         from verifier import reference
 
-        self.ref = reference.Reference(req, self.device, self.parent_dir)
-        self.torch = self.ref.torch
+        self.torch = reference.torch
         self._fill_env()
+        self.lock = self._gpu_lock()
         try:
-            self.ref.prepare()
+            if self.warm is not None:
+                self.ref = self.warm.reference(req, self.device, self.lock)
+            else:
+                self.ref = reference.Reference(req, self.device)
+                self.own_ref = True
+                self.lock.acquire("shared")
+                self.ref.prepare()
+                self.lock.release()
         except Exception as e:  # noqa: BLE001
             import traceback
 
             log(traceback.format_exc())
             return self.finish("infra_error", f"the reference problem failed to run: {type(e).__name__}: {e}"[:1500])
-        job_path = self.ref.write_job(self.workdir)
         self.detail["reference_s"] = time.monotonic() - t_ref
 
         # ---- candidate: start-up (not the candidate's time), import, correctness ----
-        self.deadline = t_spawn + STARTUP_LIMIT_S
+        self.deadline = self.runner.t_spawn + STARTUP_LIMIT_S
         ev = self.wait_event({"ready"})
-        if ev is None and not self.timed_out and use_netns and os.environ.get("VERIFIER_NETNS") != "1":
-            # the harness died before the candidate was even imported: retry once without the namespace
+        if ev is None and not self.timed_out and self.runner.netns and os.environ.get("VERIFIER_NETNS") != "1":
+            # the process died before the candidate was even imported: retry once without the namespace
             _, why = self.process_gone_message()
             log(f"candidate process failed to start inside a network namespace; retrying without: {why[:300]}")
-            os.close(self.ctl_fd)
-            self.ctl_buf, self.events = b"", []
-            t_spawn = time.monotonic()
-            self.proc, self.ctl_fd, out_f, err_f = sandbox.spawn_runner(cfg_path, self.workdir, env, False)
-            out_f.close()
-            err_f.close()
-            self.v["env"]["network_isolated"] = False
-            self.deadline = t_spawn + STARTUP_LIMIT_S
+            self.runner.discard()
+            if self.warm is not None:
+                self.warm.netns_failed()
+            self._start_runner(False)
+            self.deadline = self.runner.t_spawn + STARTUP_LIMIT_S
             ev = self.wait_event({"ready"})
         if ev is None:
             if self.timed_out:
                 return self.finish("infra_error", f"the candidate's process did not start within {STARTUP_LIMIT_S} s")
             status, msg = self.process_gone_message()
             return self.finish("infra_error", "the candidate's process failed to start: " + msg)
-        ready_abs = t_spawn + float(ev.get("t", 0.0))
-        self.deadline = ready_abs + req["timeout_s"]
+        # the candidate's clock starts when its process was ready and had been asked to import it
+        started = max(self.runner.t_spawn + float(ev.get("t", 0.0)), self.t_import_sent)
+        self.deadline = started + req["timeout_s"]
         ev = self.wait_event({"imported"})
         if ev is None:
             return self._gone_or_timeout()
         if ev["ev"] == "error":
-            stages["compile"] = ev.get("t", 0) - self._ev_t("ready")
+            stages["compile"] = time.monotonic() - started
             return self.finish(ev["kind"], ev["message"])
         import_s = ev.get("import_s", 0.0)
         # time the candidate's process spent waiting for the reference does not count against it
-        waited = max(0.0, time.monotonic() - (t_spawn + float(ev.get("t", 0.0))))
-        self.deadline = ready_abs + req["timeout_s"] + waited
-        self.send({"cmd": "job", "job": job_path})
+        imported_at = self.runner.t_spawn + float(ev.get("t", 0.0))
+        self.deadline += max(0.0, time.monotonic() - imported_at)
+        self.deadline += self.lock.acquire("shared")
+        self.send({"cmd": "job", "job": self.ref.job(reference.PROBLEM_FILE)})
+        t_job = time.monotonic()
         ev = self.wait_event({"correctness_done"})
         if ev is None:
             return self._gone_or_timeout()
         if ev["ev"] == "error":
             stages["compile"] = import_s
             if ev["kind"] == "compile_error":
-                stages["compile"] = ev.get("t", 0) - self._ev_t("ready")
+                stages["compile"] += time.monotonic() - t_job
             return self.finish(ev["kind"], ev["message"])
         t_cmp = time.perf_counter()
         res = self.torch.load(ev["path"], weights_only=True, map_location="cpu")
@@ -362,9 +365,10 @@ class Verification:
         if not req["timing"]:
             self.send({"cmd": "exit"})
             return self.finish("correct", self.correct_message)
-        # ---- timing ----
+        # ---- timing: nobody else runs kernels on this GPU meanwhile ----
+        self.deadline += self.lock.acquire("exclusive")
         t_tim = time.perf_counter()
-        self.send({"cmd": "time", "min_trials": 100, "target_s": 1.0, "max_trials": 5})
+        self.send({"cmd": "time", "min_trials": TIMING_MIN_TRIALS, "target_s": TIMING_TARGET_S, "max_trials": 5})
         ev = self.wait_event({"timing_done"})
         if ev is None or ev["ev"] == "error":
             if ev is not None:
@@ -384,6 +388,13 @@ class Verification:
         self._t_judge = t_j
         return judge.judge_timing(self, tres)
 
+    def _gpu_lock(self) -> Any:
+        from verifier.gpu_lock import GpuLock, NoLock, gpu_key
+
+        if self.device != "cuda":
+            return NoLock()
+        return GpuLock(gpu_key(self.torch))
+
     def _hidden_shape(self) -> dict[str, Any] | None:
         """shape-hardcoding: run the candidate once on the problem with its size constants shrunk
         (``inspect_problem.shape_variant``). None when it passes or the check does not apply."""
@@ -400,13 +411,16 @@ class Verification:
         if tr is None:
             self.detail["hidden_shape"] = f"skipped: {why}"
             return None
-        job = self.ref.write_hidden_job(self.workdir, tr)
+        from verifier.reference import HIDDEN_PROBLEM_FILE
+
+        with open(os.path.join(self.workdir, HIDDEN_PROBLEM_FILE), "w", encoding="utf-8") as f:
+            f.write(source)
         self.deadline += time.monotonic() - t0  # the candidate waited for the variant reference
         changed = ", ".join(f"{n}={old}->{new}" for n, old, new in changes)
         shapes = ", ".join("x".join(map(str, x.shape)) for x in tr.inputs_a if isinstance(x, self.torch.Tensor))
         where = f"with {changed} (inputs {shapes})"
         self.detail["hidden_shape"] = where
-        self.send({"cmd": "hidden", "job": job})
+        self.send({"cmd": "hidden", "job": self.ref.hidden_job(HIDDEN_PROBLEM_FILE)})
         self.hidden_running = True
         ev = self.wait_event({"hidden_done"})
         if ev is None and self.timed_out:
@@ -428,12 +442,6 @@ class Verification:
             return self.reject([{"class": cls, "evidence": f"correct on the problem's shapes, but wrong {where}: "
                                                            f"{c.reason}"[:600]}])
         return None
-
-    def _ev_t(self, name: str) -> float:
-        for e in self.events:
-            if e.get("ev") == name:
-                return float(e.get("t", 0.0))
-        return 0.0
 
     def _gone_or_timeout(self) -> dict[str, Any]:
         if self.timed_out:
@@ -471,8 +479,8 @@ def _candidate_frames(stderr_text: str, source: str) -> list[str]:
     return out
 
 
-def verify_request(req: dict[str, Any]) -> dict[str, Any]:
-    ver = Verification(req)
+def verify_request(req: dict[str, Any], warm: Any = None) -> dict[str, Any]:
+    ver = Verification(req, warm)
     verdict = ver.run()
     if os.environ.get("VERIFIER_DEBUG") == "1":  # internal numbers, for scripts/gpu_verifier_check.py
         detail = dict(ver.detail)

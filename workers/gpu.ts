@@ -1,5 +1,7 @@
-// The GPU worker: runs verifyKernel only, one verification per GPU at a time. With the CPU verifier
-// it runs on a machine without a GPU (Triton interpreter; timings marked not meaningful).
+// The GPU worker: runs verifyKernel only, one verification per slot at a time. A GPU gives `--per-gpu`
+// slots (default 2): one candidate compiles on the host's cores while another runs on the GPU, and the
+// verifier's GPU lock lets only one of them time at once. With the CPU verifier it runs on a machine
+// without a GPU (Triton interpreter; timings marked not meaningful).
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import { execa } from 'execa';
 import os from 'node:os';
@@ -38,13 +40,22 @@ export async function visibleGpus(): Promise<string[]> {
   return String(result.stdout).split('\n').map((s) => s.trim()).filter(Boolean);
 }
 
+/** Verifications sharing one GPU: 2 keeps the GPU busy while the next candidate compiles. */
+export const DEFAULT_VERIFICATIONS_PER_GPU = 2;
+
+/** Slots of `gpus`, `perGpu` each: "0" when one per GPU, else "0.1", "0.2", … (see gpuOfSlot). */
+export function gpuSlots(gpus: string[], perGpu: number): string[] {
+  if (perGpu <= 1) return [...gpus];
+  return gpus.flatMap((g) => Array.from({ length: perGpu }, (_, k) => `${g}.${k + 1}`));
+}
+
 /** Parses `--gpus 0,1,3` (or "all") into slots, checking them against what is visible. */
-export async function resolveGpuSlots(spec: string | undefined): Promise<string[]> {
+export async function resolveGpuSlots(spec: string | undefined, perGpu = DEFAULT_VERIFICATIONS_PER_GPU): Promise<string[]> {
   const visible = await visibleGpus();
   if (visible.length === 0) throw new Error('no GPU is visible on this host (nvidia-smi found none); use `--verifier cpu` to verify on the CPU');
-  if (!spec || spec === 'all') return visible;
+  if (!spec || spec === 'all') return gpuSlots(visible, perGpu);
   const wanted = spec.split(',').map((s) => s.trim()).filter(Boolean);
   const unknown = wanted.filter((g) => !visible.includes(g));
   if (unknown.length > 0) throw new Error(`--gpus names GPUs that are not visible: ${unknown.join(', ')} (visible: ${visible.join(', ')})`);
-  return wanted;
+  return gpuSlots(wanted, perGpu);
 }

@@ -29,16 +29,32 @@ def request(prob: str, cand: str, **kw: Any) -> dict[str, Any]:
     return req
 
 
-def verify(prob: str, cand: str, **kw: Any) -> dict[str, Any]:
-    """Verify in this process (torch is imported once for the whole session); the candidate still runs in
-    its own process."""
+_WARM: Any = None
+
+
+def warm_state() -> Any:
+    """One warm verifier state for the session, as ``python -m verifier serve --device cpu`` keeps it."""
+    global _WARM
+    if _WARM is None:
+        from verifier.service import WarmState
+
+        _WARM = WarmState("cpu")
+    return _WARM
+
+
+def verify(prob: str, cand: str, warm: bool = True, **kw: Any) -> dict[str, Any]:
+    """Verify in this process (torch is imported once for the whole session) the way the warm verifier
+    does (``warm=False``: the one-shot ``verify`` path); the candidate still runs in its own process."""
     from verifier.verify import parse_request, verify_request
 
-    v = verify_request(parse_request(json.dumps(request(prob, cand, **kw))))
+    state = warm_state() if warm else None
+    v = verify_request(parse_request(json.dumps(request(prob, cand, **kw))), state)
+    if state is not None:
+        state.prespawn()
     # the CLI's output must be strict JSON: check every verdict can be written that way
-    from verifier.__main__ import _clean
+    from verifier.__main__ import clean_json
 
-    json.dumps(_clean(v), allow_nan=False)
+    json.dumps(clean_json(v), allow_nan=False)
     return v
 
 
@@ -51,7 +67,10 @@ def cli(args: list[str], stdin: str | None = None, env: dict[str, str] | None = 
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _data_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
+def _data_dir(tmp_path_factory: pytest.TempPathFactory) -> Any:
     d = tmp_path_factory.mktemp("verifier-data")
     os.environ["VERIFIER_DATA_DIR"] = str(d)
     os.environ["VERIFIER_QUIET"] = "1"
+    yield
+    if _WARM is not None:
+        _WARM.close()

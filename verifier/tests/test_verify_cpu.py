@@ -154,32 +154,39 @@ def test_tolerance_override():
     assert v["status"] == "correct", v["message"]
 
 
-def test_job_file_holds_no_reference_results(tmp_path):
+def test_job_holds_no_tensors_and_both_sides_draw_the_same_inputs():
+    """The candidate's process gets seeds and sizes only (never results) and draws the inputs itself; the
+    values must be exactly the reference's, or every verdict would be wrong."""
     import torch
 
-    from verifier.reference import Reference
+    from verifier import problem_inputs as pin
+    from verifier.reference import PROBLEM_FILE, Reference
     from verifier.verify import parse_request
 
     req = parse_request(json.dumps(request("elementwise_add", "add_correct")))
-    ref = Reference(req, "cpu", str(tmp_path))
-    ref.prepare()
-    job = torch.load(ref.write_job(str(tmp_path)), weights_only=True)
-    tensors = []
+    ref = Reference(req, "cpu")
+    try:
+        ref.prepare()
+        job = ref.job(PROBLEM_FILE)
 
-    def walk(o):
-        if isinstance(o, torch.Tensor):
-            tensors.append(o)
-        elif isinstance(o, dict):
-            for x in o.values():
-                walk(x)
-        elif isinstance(o, (list, tuple)):
-            for x in o:
-                walk(x)
+        def leaves(o):
+            if isinstance(o, dict):
+                return [x for v in o.values() for x in leaves(v)]
+            if isinstance(o, (list, tuple)):
+                return [x for v in o for x in leaves(v)]
+            return [o]
 
-    walk(job)
-    for tr in ref.trials:
-        for r in tr.ref_a + tr.ref_b:
-            assert not any(t.shape == r.shape and torch.equal(t, r) for t in tensors)
+        assert all(isinstance(x, (int, str, bool)) for x in leaves(job)), job
+        assert json.loads(json.dumps(job)) == job
+        # the runner's side: a fresh module from the same file, the same seed
+        mod = pin.load_problem(ref.path, "kernel_problem_runner_side")
+        for tr in ref.trials[:1]:
+            xs = pin.make_inputs(torch, mod, tr.seed, "cpu")
+            assert all(torch.equal(x, y) for x, y in zip(xs, tr.inputs_a))
+            _, sd = pin.reference_state(torch, mod, tr.seed, pin.init_inputs(torch, mod, tr.seed))
+            assert all(torch.equal(sd[k], v.cpu()) for k, v in tr.model.state_dict().items())
+    finally:
+        ref.close()
 
 
 def test_candidate_process_dies_with_the_verifier():

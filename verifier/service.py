@@ -1,0 +1,142 @@
+"""The warm verifier: ``python -m verifier serve --device cuda|cpu``, one per GPU slot.
+
+A one-shot ``verify`` pays, per candidate, for starting two Python processes that import torch and for
+running the reference on every seed. A GPU worker judges hundreds of candidates of a few problems, so the
+service keeps what does not depend on the candidate:
+  - torch imported and the GPU initialised in this process;
+  - the next candidate process started ahead of time (torch and Triton imported, harness installed), so
+    a candidate goes straight to its import;
+  - the prepared reference (results for every seed) of the last problems seen.
+Each candidate still runs in a process of its own that is thrown away afterwards; nothing of one
+candidate survives into the next.
+
+Protocol: one JSON object per line on stdin, ``{"id": ..., "request": {...}}`` (the request is what
+``verify --request`` reads); one line per request on stdout, ``{"id": ..., "verdict": {...}}``. Anything
+else this process prints goes to stderr. Closing stdin stops the service and the candidate it is running.
+"""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import sys
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from verifier import sandbox
+
+MAX_REFERENCES = 2  # prepared problems kept (GPU memory: inputs and results of every seed)
+
+
+class WarmState:
+    def __init__(self, device: str):
+        self.device = device
+        self.spare: sandbox.RunnerProcess | None = None
+        self.refs: OrderedDict[str, Any] = OrderedDict()
+        self.use_netns: bool | None = None
+        self.active: sandbox.RunnerProcess | None = None  # the candidate process being judged
+
+    # ---- candidate processes ------------------------------------------------------------------------
+    def prespawn(self) -> None:
+        if self.spare is not None and self.spare.alive():
+            return
+        if self.spare is not None:
+            self.spare.discard()
+        if self.use_netns is None:
+            self.use_netns = sandbox.netns_available()
+        self.spare = sandbox.start_runner(self.device, self.use_netns)
+
+    def take_runner(self, device: str) -> sandbox.RunnerProcess | None:
+        runner, self.spare = self.spare, None
+        if runner is not None and (device != self.device or not runner.alive()):
+            runner.discard()
+            runner = None
+        return runner
+
+    def netns_failed(self) -> None:
+        """A candidate process could not start inside a network namespace here: stop asking for one."""
+        self.use_netns = False
+
+    # ---- references -----------------------------------------------------------------------------------
+    def reference(self, req: dict[str, Any], device: str, lock: Any) -> Any:
+        from verifier.reference import Reference, cache_key
+
+        key = cache_key(req, device)
+        if key in self.refs:
+            self.refs.move_to_end(key)
+            return self.refs[key]
+        ref = Reference(req, device)
+        try:
+            lock.acquire("shared")
+            ref.prepare()
+        except BaseException:
+            ref.close()
+            raise
+        finally:
+            lock.release()
+        self.refs[key] = ref
+        while len(self.refs) > MAX_REFERENCES:
+            _, old = self.refs.popitem(last=False)
+            old.close()
+            del old
+            if device == "cuda":
+                ref.torch.cuda.empty_cache()
+        return ref
+
+    def close(self) -> None:
+        if self.spare is not None:
+            self.spare.discard()
+            self.spare = None
+        for ref in self.refs.values():
+            ref.close()
+        self.refs.clear()
+
+
+def serve(device: str) -> int:
+    from verifier.__main__ import clean_json, verdict_for
+
+    # the protocol owns the real stdout; stray prints (compilers, torch) go to stderr
+    proto = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    warm = WarmState(device)
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    idle = threading.Event()
+
+    def read_stdin() -> None:
+        for line in sys.stdin:
+            lines.put(line)
+        lines.put(None)
+        # the worker that started this service is gone: if a candidate is being judged, take it down too
+        if not idle.wait(2.0):
+            if warm.active is not None:
+                warm.active.discard()
+            warm.close()
+            os._exit(0)
+
+    threading.Thread(target=read_stdin, name="verifier-stdin", daemon=True).start()
+    warm.prespawn()
+    try:
+        while True:
+            idle.set()
+            line = lines.get()
+            idle.clear()
+            if line is None:
+                return 0
+            if not line.strip():
+                continue
+            rid: Any = None
+            try:
+                msg = json.loads(line)
+                rid = msg.get("id") if isinstance(msg, dict) else None
+                raw = json.dumps(msg["request"])
+            except (json.JSONDecodeError, KeyError, TypeError) as e:
+                raw = f"<not a request line: {e}>"
+            verdict, _ = verdict_for(raw, warm)
+            proto.write(json.dumps({"id": rid, "verdict": clean_json(verdict)}, allow_nan=False) + "\n")
+            proto.flush()
+            warm.prespawn()  # the next candidate's process starts while the worker fetches the next task
+    finally:
+        warm.close()

@@ -1,0 +1,138 @@
+"""The warm verifier (``python -m verifier serve``) and the GPU lock that lets verifications share a GPU."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+from verifier.gpu_lock import GpuLock
+from verifier.tests.conftest import REPO, request
+
+
+def test_serve_answers_each_request_by_id_and_stops_when_stdin_closes(tmp_path):
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = dict(os.environ, VERIFIER_TMP=str(tmp), VERIFIER_DATA_DIR=str(tmp_path / "data"))
+    proc = subprocess.Popen([sys.executable, "-m", "verifier", "serve", "--device", "cpu"], cwd=REPO, env=env,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        lines = [
+            {"id": "a", "request": request("elementwise_add", "add_correct")},
+            {"id": "b", "request": request("elementwise_add", "add_compile_error")},
+            {"id": "c", "request": {"problem_source": ""}},
+            {"id": "d", "request": request("elementwise_add", "cheat_stale_output")},
+        ]
+        for msg in lines:
+            proc.stdin.write(json.dumps(msg) + "\n")
+        proc.stdin.write("this is not JSON\n")
+        proc.stdin.flush()
+        got = {}
+        for _ in range(5):
+            out = json.loads(proc.stdout.readline())
+            got[out["id"]] = out["verdict"]
+        assert got["a"]["status"] == "correct", got["a"]["message"]
+        assert got["b"]["status"] == "compile_error"
+        assert got["c"]["status"] == "infra_error" and "bad request" in got["c"]["message"]
+        assert got[None]["status"] == "infra_error"
+        assert got["d"]["status"] == "rejected" and "stale-output" in got["d"]["message"]
+        # the reference of the first request was kept for the later ones: same problem, no new reference dir
+        proc.stdin.close()
+        assert proc.wait(timeout=30) == 0
+        # the spare candidate process and the kept references are gone with it
+        time.sleep(0.5)
+        assert os.listdir(tmp) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_serve_takes_the_candidate_down_when_its_worker_goes(tmp_path):
+    """stdin closed in the middle of a verification (the worker died): the service and the candidate end."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = dict(os.environ, VERIFIER_TMP=str(tmp), VERIFIER_DATA_DIR=str(tmp_path / "data"))
+    proc = subprocess.Popen([sys.executable, "-m", "verifier", "serve", "--device", "cpu"], cwd=REPO, env=env,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        proc.stdin.write(json.dumps({"id": "x", "request": request("elementwise_add", "add_timeout",
+                                                                    timeout_s=600)}) + "\n")
+        proc.stdin.flush()
+        deadline = time.time() + 120
+        while time.time() < deadline and not _candidate_running(proc.pid):
+            time.sleep(0.5)
+        assert _candidate_running(proc.pid), "the candidate never started"
+        proc.stdin.close()
+        assert proc.wait(timeout=30) == 0
+        time.sleep(1.0)
+        assert not _runner_pids_under(str(tmp)), "a candidate process outlived its service"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def _runner_pids_under(tmp: str) -> list[int]:
+    pids = []
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                with open(f"/proc/{p}/cmdline", "rb") as f:
+                    cmd = f.read().decode(errors="replace")
+            except OSError:
+                continue
+            if "verifier._runner" in cmd and tmp in cmd:
+                pids.append(int(p))
+    return pids
+
+
+def _candidate_running(service_pid: int) -> bool:
+    """A runner of this service has been told to import its candidate (it wrote candidate.py)."""
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            if ppid != service_pid:
+                continue
+            with open(f"/proc/{p}/cmdline", "rb") as f:
+                cmd = f.read().decode(errors="replace").split("\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        cfg = next((c for c in cmd if c.endswith("config.json")), None)
+        if cfg and os.path.exists(os.path.join(os.path.dirname(cfg), "candidate.py")):
+            return True
+    return False
+
+
+def test_gpu_lock_timing_excludes_everyone_else(tmp_path):
+    """Shared holders run side by side; an exclusive holder (timing) waits for them and blocks new ones."""
+    a, b, c = (GpuLock("gpu-test", str(tmp_path)) for _ in range(3))
+    a.acquire("shared")
+    b.acquire("shared")  # correctness of two candidates at once: no wait
+    got_exclusive = threading.Event()
+
+    def timer() -> None:
+        c.acquire("exclusive")
+        got_exclusive.set()
+
+    t = threading.Thread(target=timer)
+    t.start()
+    time.sleep(0.3)
+    assert not got_exclusive.is_set(), "timing started while correctness checks were running"
+    a.release()
+    time.sleep(0.2)
+    assert not got_exclusive.is_set()
+    b.release()
+    assert got_exclusive.wait(5)
+    d = GpuLock("gpu-test", str(tmp_path))
+    started = threading.Event()
+    threading.Thread(target=lambda: (d.acquire("shared"), started.set()), daemon=True).start()
+    time.sleep(0.3)
+    assert not started.is_set(), "a correctness check ran on the GPU while another candidate was timed"
+    c.release()
+    assert started.wait(5)
+    d.release()
+    t.join()
