@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Check the verifier on a CUDA machine, end to end, and print a short markdown report.
 
+Verifications go through warm verifiers (`python -m verifier serve`, one per thread, as the GPU worker
+keeps one per slot); `--oneshot` uses `python -m verifier verify` per candidate instead.
+
 What it does (one call, everything under a time budget):
   1. cold pass: correct Triton and CUDA (load_inline) candidates for an elementwise op, a reduction and a
-     matmul, each verified with `python -m verifier verify` (device cuda) on empty caches (Triton cache,
-     extension build cache, baselines)
+     matmul, each verified (device cuda) on empty caches (Triton cache, extension build cache, reference,
+     baselines)
   2. warm pass: the same verifications again, caches warm
   3. timing cross-check: each candidate (and the eager reference) timed in this process with
      triton.testing.do_bench (median), compared with the verifier's median (target: within 5%)
@@ -29,12 +32,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
 FIX = ROOT / "verifier" / "tests" / "fixtures"
 GPU = FIX / "gpu"
 T0 = time.perf_counter()
@@ -90,8 +95,27 @@ def log(msg: str) -> None:
     print(f"[{time.perf_counter() - T0:7.1f}s] {msg}", flush=True)
 
 
+ONESHOT = False
+_local = threading.local()
+_services: list[Any] = []
+
+
 def verify(prob: Path, cand: Path, backend: str, device: str, data_dir: Path, env_extra: dict[str, str] | None = None,
            timeout_s: float = 300, seeds: list[int] | None = None) -> tuple[dict[str, Any], float, str]:
+    if not ONESHOT:
+        from verifier_client import WarmVerifier, request
+
+        key = json.dumps(env_extra or {}, sort_keys=True)
+        services = getattr(_local, "services", None)
+        if services is None:
+            services = _local.services = {}
+        if key not in services:
+            services[key] = WarmVerifier(device, data_dir, env_extra=env_extra)
+            _services.append(services[key])
+        svc = services[key]
+        v, wall, detail = svc.verify(request(prob, cand, backend, device, timeout_s, seeds))
+        v["_detail"] = detail
+        return v, wall, svc.stderr_tail[-3000:]
     req = {"problem_id": prob.stem, "problem_source": prob.read_text(), "candidate_source": cand.read_text(),
            "backend": backend, "device": device, "timeout_s": timeout_s, "timing": True}
     if seeds is not None:
@@ -191,9 +215,12 @@ def main() -> int:
     ap.add_argument("--budget-s", type=float, default=540.0)
     ap.add_argument("--cpu-dry-run", action="store_true")
     ap.add_argument("--workers", type=int, default=3, help="cheat fixtures verified at once")
+    ap.add_argument("--oneshot", action="store_true", help="one `python -m verifier verify` process per candidate")
     ap.add_argument("--parallel-cheats", action="store_true",
                     help="verify the cheat fixtures during the cold pass (faster; perturbs the cold timings)")
     args = ap.parse_args()
+    global ONESHOT
+    ONESHOT = args.oneshot
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     dry = args.cpu_dry_run
@@ -346,7 +373,9 @@ def main() -> int:
         md.append(f"network namespace (VERIFIER_NETNS=1): status {report['netns']['status']}, "
                   f"network_isolated {report['netns']['network_isolated']}")
     md.append("")
-    md.append(f"total {time.perf_counter() - T0:.0f} s")
+    md.append(f"total {time.perf_counter() - T0:.0f} s ({'one-shot verify per candidate' if ONESHOT else 'warm verifiers'})")
+    for svc in _services:
+        svc.close()
     text = "\n".join(md)
     (out / "gpu_check.md").write_text(text + "\n")
     save()

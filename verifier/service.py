@@ -11,7 +11,8 @@ Each candidate still runs in a process of its own that is thrown away afterwards
 candidate survives into the next.
 
 Protocol: one JSON object per line on stdin, ``{"id": ..., "request": {...}}`` (the request is what
-``verify --request`` reads); one line per request on stdout, ``{"id": ..., "verdict": {...}}``. Anything
+``verify --request`` reads); one line per request on stdout, ``{"id": ..., "verdict": {...}}`` (plus
+``"detail"``, internal numbers, with VERIFIER_DEBUG=1). Anything
 else this process prints goes to stderr. Closing stdin stops the service and the candidate it is running.
 """
 from __future__ import annotations
@@ -135,7 +136,12 @@ def serve(device: str) -> int:
             except (json.JSONDecodeError, KeyError, TypeError) as e:
                 raw = f"<not a request line: {e}>"
             verdict, _ = verdict_for(raw, warm)
-            proto.write(json.dumps({"id": rid, "verdict": clean_json(verdict)}, allow_nan=False) + "\n")
+            answer: dict[str, Any] = {"id": rid, "verdict": clean_json(verdict)}
+            if os.environ.get("VERIFIER_DEBUG") == "1":
+                from verifier.verify import LAST_DETAIL
+
+                answer["detail"] = clean_json(LAST_DETAIL)
+            proto.write(json.dumps(answer, allow_nan=False) + "\n")
             proto.flush()
             warm.prespawn()  # the next candidate's process starts while the worker fetches the next task
     finally:

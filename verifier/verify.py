@@ -479,12 +479,18 @@ def _candidate_frames(stderr_text: str, source: str) -> list[str]:
     return out
 
 
+LAST_DETAIL: dict[str, Any] = {}  # the last verification's internal numbers (VERIFIER_DEBUG=1)
+
+
 def verify_request(req: dict[str, Any], warm: Any = None) -> dict[str, Any]:
     ver = Verification(req, warm)
     verdict = ver.run()
-    if os.environ.get("VERIFIER_DEBUG") == "1":  # internal numbers, for scripts/gpu_verifier_check.py
+    if os.environ.get("VERIFIER_DEBUG") == "1":  # internal numbers, for the scripts/gpu_*_check.py scripts
         detail = dict(ver.detail)
         detail["events"] = ver.events
+        detail["gpu_lock_wait_s"] = getattr(ver.lock, "waited_s", 0.0)
+        LAST_DETAIL.clear()
+        LAST_DETAIL.update(json.loads(json.dumps(detail, default=str)))
         print("[verifier-detail] " + json.dumps(detail, default=str), file=sys.stderr, flush=True)
     return verdict
 

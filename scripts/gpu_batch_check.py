@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""How busy is the GPU while a batch of candidates is verified? (issue 3: overlap compilation with
+measurement.)
+
+A batch of N distinct candidates (Triton and CUDA `load_inline`, correct, for an elementwise op, a
+reduction and a matmul; each made new by a comment inside its kernel, so every one compiles cold) is
+verified on GPU 0 by warm verifiers (`python -m verifier serve`) pulling from one queue, as the GPU
+worker's slots do:
+  - per-gpu 1: one verifier, candidates one after another (compile, then run, then compile ...)
+  - per-gpu 2: two verifiers sharing the GPU; the verifier's GPU lock lets checks run side by side and
+    keeps timing exclusive, so one candidate compiles while the other runs.
+Each mode starts on empty caches (Triton, extension builds, references, baselines). nvidia-smi samples
+the GPU's utilisation (share of time a kernel was running) every 100 ms during the batch.
+
+    python3 scripts/gpu_batch_check.py --out DIR [--n 20] [--modes 1,2] [--budget-s 540]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+from verifier_client import WarmVerifier, request  # noqa: E402
+
+GPU = ROOT / "verifier" / "tests" / "fixtures" / "gpu"
+T0 = time.perf_counter()
+
+# (problem, candidate, backend, anchor in the source where a variant comment goes: inside the kernel)
+KINDS = [
+    ("gpu_axpy", "axpy_triton", "triton", "    pid = tl.program_id(0)\n"),
+    ("gpu_rowsum", "rowsum_triton", "triton", "    row = tl.program_id(0)\n"),
+    ("gpu_matmul", "matmul_triton", "triton", "    pid = tl.program_id(0)\n"),
+    ("gpu_axpy", "axpy_cuda", "cuda", "#include <ATen/cuda/CUDAContext.h>\n"),
+    ("gpu_rowsum", "rowsum_cuda", "cuda", "#include <ATen/cuda/CUDAContext.h>\n"),
+]
+MIX = [0, 1, 2, 0, 3, 1, 2, 0, 1, 4, 2, 0, 1, 2, 3, 0, 1, 2, 4, 0]  # 14 Triton, 6 CUDA for n = 20
+
+
+def log(msg: str) -> None:
+    print(f"[{time.perf_counter() - T0:7.1f}s] {msg}", flush=True)
+
+
+def batch(n: int) -> list[dict[str, Any]]:
+    items = []
+    for i in range(n):
+        prob, cand, backend, anchor = KINDS[MIX[i % len(MIX)]]
+        src = (GPU / "candidates" / f"{cand}.py").read_text()
+        assert anchor in src, (cand, anchor)
+        comment = f"    # batch variant {i}\n" if backend == "triton" else f"// batch variant {i}\n"
+        items.append({"i": i, "problem": prob, "candidate": cand, "backend": backend,
+                      "source": src.replace(anchor, anchor + comment, 1)})
+    return items
+
+
+class Sampler:
+    """nvidia-smi utilization.gpu every 100 ms."""
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, float]] = []
+        self.proc = subprocess.Popen(["nvidia-smi", "-i", os.environ.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0],
+                                      "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits", "-lms", "100"],
+                                     stdout=subprocess.PIPE, text=True)
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            try:
+                self.samples.append((time.perf_counter(), float(line.strip())))
+            except ValueError:
+                pass
+
+    def mean(self, t0: float, t1: float) -> tuple[float | None, int]:
+        xs = [u for t, u in self.samples if t0 <= t <= t1]
+        return (statistics.fmean(xs) if xs else None), len(xs)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+
+
+def run_mode(per_gpu: int, items: list[dict[str, Any]], sampler: Sampler, deadline: float) -> dict[str, Any]:
+    data_dir = Path(tempfile.mkdtemp(prefix=f"kverify-batch{per_gpu}-"))
+    services = [WarmVerifier("cuda", data_dir) for _ in range(per_gpu)]
+    time.sleep(8)  # the services import torch and start their spare candidate process, as a running worker has
+    todo: queue.Queue[dict[str, Any]] = queue.Queue()
+    for it in items:
+        todo.put(it)
+    rows: list[dict[str, Any]] = []
+
+    def lane(k: int) -> None:
+        svc = services[k]
+        while time.perf_counter() < deadline:
+            try:
+                it = todo.get_nowait()
+            except queue.Empty:
+                return
+            req = request(GPU / "problems" / f"{it['problem']}.py", it["source"], it["backend"], "cuda",
+                          timeout_s=300)
+            t = time.perf_counter()
+            v, wall, detail = svc.verify(req)
+            st = v.get("stages") or {}
+            row = {"i": it["i"], "lane": k, "candidate": it["candidate"], "backend": it["backend"],
+                   "status": v.get("status"), "wall_s": wall, "start": t - t_batch, "end": time.perf_counter() - t_batch,
+                   "stages": st, "lock_wait_s": detail.get("gpu_lock_wait_s"), "reference_s": detail.get("reference_s"),
+                   "message": (v.get("message") or "")[:200]}
+            rows.append(row)
+            log(f"per-gpu {per_gpu} lane {k}: #{it['i']} {it['candidate']} {v.get('status')} {wall:.1f}s "
+                f"stages {'/'.join(f'{st.get(x, 0):.1f}' for x in ('static', 'compile', 'correctness', 'timing'))} "
+                f"lock wait {row['lock_wait_s']}")
+
+    t_batch = time.perf_counter()
+    threads = [threading.Thread(target=lane, args=(k,)) for k in range(per_gpu)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    t_end = time.perf_counter()
+    for svc in services:
+        svc.close()
+    util, nsamples = sampler.mean(t_batch, t_end)
+    walls = {b: [r["wall_s"] for r in rows if r["backend"] == b] for b in ("triton", "cuda")}
+    return {"per_gpu": per_gpu, "done": len(rows), "of": len(items), "wall_s": t_end - t_batch,
+            "candidates_per_min": 60 * len(rows) / (t_end - t_batch), "gpu_util_mean": util, "samples": nsamples,
+            "correct": sum(r["status"] == "correct" for r in rows),
+            "median_wall_triton": statistics.median(walls["triton"]) if walls["triton"] else None,
+            "median_wall_cuda": statistics.median(walls["cuda"]) if walls["cuda"] else None,
+            "compile_s_sum": sum((r["stages"] or {}).get("compile", 0) for r in rows),
+            "rows": sorted(rows, key=lambda r: r["i"])}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default=os.environ.get("OUT") or str(ROOT / ".data" / "gpu_batch"))
+    ap.add_argument("--n", type=int, default=20)
+    ap.add_argument("--modes", default="1,2", help="verifications per GPU to compare")
+    ap.add_argument("--budget-s", type=float, default=540.0)
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    import torch
+
+    env = {"gpu": torch.cuda.get_device_name(0), "torch": torch.__version__, "cpus": os.cpu_count()}
+    log(f"env {env}")
+    items = batch(args.n)
+    modes = [int(m) for m in args.modes.split(",")]
+    sampler = Sampler()
+    results = []
+    for j, m in enumerate(modes):
+        left = args.budget_s - (time.perf_counter() - T0)
+        deadline = time.perf_counter() + left / (len(modes) - j)
+        results.append(run_mode(m, items, sampler, deadline))
+        (out / "gpu_batch.json").write_text(json.dumps({"env": env, "results": results}, indent=1, default=str))
+    sampler.stop()
+    lines = [f"GPU {env['gpu']}, torch {env['torch']}, {env['cpus']} CPU cores; batch of {args.n} candidates, cold caches",
+             "", "| verifications per GPU | done | correct | batch wall s | candidates/min | GPU util mean % | "
+             "median wall Triton s | median wall CUDA s |", "|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        f = lambda x, nd=1: "–" if x is None else f"{x:.{nd}f}"  # noqa: E731
+        lines.append(f"| {r['per_gpu']} | {r['done']}/{r['of']} | {r['correct']} | {f(r['wall_s'])} | "
+                     f"{f(r['candidates_per_min'])} | {f(r['gpu_util_mean'])} | {f(r['median_wall_triton'])} | "
+                     f"{f(r['median_wall_cuda'])} |")
+    text = "\n".join(lines)
+    (out / "gpu_batch.md").write_text(text + "\n")
+    print("\n" + text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
