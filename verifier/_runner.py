@@ -20,6 +20,7 @@ import time
 _perf = time.perf_counter  # captured before any candidate code runs
 T0 = _perf()
 _CTL = None
+_EXPORTED: list = []  # tensors handed to the parent through CUDA IPC, alive until its next command
 
 
 def send(**ev) -> None:
@@ -54,6 +55,7 @@ def _next_command() -> dict:
     line = sys.stdin.readline()
     if not line:
         os._exit(0)
+    _EXPORTED.clear()  # the parent has dropped its mappings before sending this
     return json.loads(line)
 
 
@@ -87,12 +89,20 @@ def main() -> None:  # noqa: C901 - one linear script
     # warm the intra-op thread pool and the device so their threads count as the harness's
     torch.randn(1 << 16).sum()
     if device == "cuda":
+        # creating this process's CUDA context must not disturb a candidate being timed on the same GPU
+        from verifier.gpu_lock import GpuLock, gpu_key
+
+        lock = GpuLock(gpu_key(torch), cfg.get("gpu_lock_dir"))
+        lock.acquire("shared")
         torch.ones(16, device="cuda").sum().item()
+        lock.release()
     h = harness.Harness(torch, device, cfg)
     h.install()
     base_threads = {t.ident for t in threading.enumerate()}
     base_os_threads = harness.os_thread_count()
-    send(ev="ready")
+    from verifier import cuda_ipc
+
+    send(ev="ready", ipc_probe=cuda_ipc.probe(torch, _EXPORTED) if device == "cuda" else None)
     cmd = _next_command()
     if cmd.get("cmd") != "import":
         os._exit(0)
@@ -118,6 +128,14 @@ def main() -> None:  # noqa: C901 - one linear script
     if not isinstance(job, dict):
         os._exit(0)
     from verifier import problem_inputs as pin
+
+    ipc = bool(job.get("ipc")) and device == "cuda"
+
+    def save(obj, name):
+        """Results go to a file the parent reads; with IPC their GPU tensors stay here, described in it."""
+        path = os.path.join(workdir, name)
+        torch.save(cuda_ipc.export(torch, obj, _EXPORTED) if ipc else obj, path)
+        return path
 
     h.out_nbytes = int(job.get("out_nbytes", 0))
     h.out_sizes = [int(n) for n in job.get("out_sizes", [])]
@@ -187,20 +205,20 @@ def main() -> None:  # noqa: C901 - one linear script
         a = harness.clone_all(torch, a_fresh)
         # call 1: fresh inputs, freed and fresh memory poisoned with NaN
         out1 = call(model, a, "correctness", "nan")
-        rec["out1"], rec["types1"] = harness.snapshot(torch, out1)
-        rec["post_inputs"] = harness.clone_all(torch, a, "cpu")
+        rec["out1"], rec["types1"] = harness.snapshot(torch, out1, ipc)
+        rec["post_inputs"] = harness.clone_all(torch, a, None if ipc else "cpu")
         check_threads("after the first call")
         # call 2: new values written into the SAME buffers (pointer/shape-keyed caches return stale results)
         harness.overwrite(torch, a, inputs(problem, seed + pin.B_SEED_OFFSET))
         out2 = call(model, a, "correctness", "nan")
-        rec["out2"], rec["types2"] = harness.snapshot(torch, out2)
+        rec["out2"], rec["types2"] = harness.snapshot(torch, out2, ipc)
         # call 3: the first inputs again, in fresh buffers, with zero-filled fresh memory (uninitialised reads);
         # the first seed's call 3 also records the aten ops forward dispatches (torch-fallback check)
         if si == 0 or job.get("rerun_all_seeds", True):
             a3 = a_fresh
             record = si == 0 and job.get("record_ops", True)
             out3 = call(model, a3, "correctness", "zero", record_ops=record)
-            rec["out3"], _ = harness.snapshot(torch, out3)
+            rec["out3"], _ = harness.snapshot(torch, out3, ipc)
             if record:
                 rec["ops"] = dict(h.last_ops)
                 rec["launches_recorded"] = h.launches
@@ -215,8 +233,7 @@ def main() -> None:  # noqa: C901 - one linear script
     results["correctness_s"] = _perf() - t_corr
     results["os_threads_delta"] = harness.os_thread_count() - base_os_threads
     h.uninstall_poison()
-    path = os.path.join(workdir, "out_correctness.pt")
-    torch.save(results, path)
+    path = save(results, "out_correctness.pt")
     del results
     send(ev="correctness_done", path=path)
 
@@ -230,13 +247,12 @@ def main() -> None:  # noqa: C901 - one linear script
             hmodel, hres["state"] = fresh_model(hproblem, hjob["seed"])
             ha = inputs(hproblem, hjob["seed"])
             hout = h.run_forward(hmodel, ha, poison="nan")
-            hres["out"], hres["types"] = harness.snapshot(torch, hout)
+            hres["out"], hres["types"] = harness.snapshot(torch, hout, ipc)
             del hmodel, ha, hout
         except BaseException as e:  # noqa: BLE001 - a failure here is evidence, judged by the parent
             hres["error"] = errors.format_exception(e, cand_path)
         h.uninstall_poison()
-        path = os.path.join(workdir, "out_hidden.pt")
-        torch.save(hres, path)
+        path = save(hres, "out_hidden.pt")
         send(ev="hidden_done", path=path)
         cmd = _next_command()
 
@@ -250,7 +266,7 @@ def main() -> None:  # noqa: C901 - one linear script
     tres: dict = {"observations": []}
     try:
         if device == "cuda":
-            tres.update(h.time_cuda(model, sets, cmd.get("min_trials", 100), cmd.get("target_s", 1.0)))
+            tres.update(h.time_cuda(model, sets, cmd.get("min_trials", 100), cmd.get("target_s", 1.0), ipc))
         else:
             tres.update(h.time_cpu(model, sets, cmd.get("max_trials", 5), cmd.get("target_s", 1.0)))
     except BaseException as e:  # noqa: BLE001
@@ -259,9 +275,9 @@ def main() -> None:  # noqa: C901 - one linear script
     if new:
         tres["observations"].append({"kind": "threads", "evidence": f"{len(new)} new Python thread(s) alive after timing"})
     tres["timing_s"] = _perf() - t_tim
-    path = os.path.join(workdir, "out_timing.pt")
-    torch.save(tres, path)
+    path = save(tres, "out_timing.pt")
     send(ev="timing_done", path=path)
+    _next_command()  # the parent may still be reading the timed outputs (IPC): wait until it says so
     _CTL.close()
     os._exit(0)
 

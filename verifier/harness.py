@@ -178,8 +178,9 @@ def copy_state(torch: Any, model: Any, ref_sd: dict[str, Any]) -> dict[str, Any]
     return {"matched": len(match), "ref": len(ref_sd), "own": len(own)}
 
 
-def snapshot(torch: Any, out: Any) -> tuple[list[Any], list[dict[str, Any]]]:
-    """Flatten forward's result to CPU copies plus a description of each item's type."""
+def snapshot(torch: Any, out: Any, keep_device: bool = False) -> tuple[list[Any], list[dict[str, Any]]]:
+    """Flatten forward's result to copies (on the CPU, or where they are with ``keep_device``: handed to
+    the parent through CUDA IPC) plus a description of each item's type."""
     items: list[Any] = []
     types: list[dict[str, Any]] = []
 
@@ -195,7 +196,7 @@ def snapshot(torch: Any, out: Any) -> tuple[list[Any], list[dict[str, Any]]]:
                 if o.numel() > 0 and o.untyped_storage().data_ptr() == 0:
                     raise TypeError("output storage has a null data pointer")
                 info.update(dtype=str(o.dtype).replace("torch.", ""), shape=list(o.shape), device=o.device.type)
-                items.append(o.detach().clone().cpu())
+                items.append(o.detach().clone() if keep_device else o.detach().clone().cpu())
             except Exception as e:  # noqa: BLE001
                 info["plain"] = False
                 info["why"] = str(e)[:300]
@@ -440,10 +441,11 @@ class Harness:
         return out
 
     # ---- timing -----------------------------------------------------------------------------------
-    def time_cuda(self, model: Any, sets: list[list[Any]], min_trials: int, target_s: float) -> dict[str, Any]:
+    def time_cuda(self, model: Any, sets: list[list[Any]], min_trials: int, target_s: float,
+                  keep_device: bool = False) -> dict[str, Any]:
         fns = [(lambda inp=inp: model(*inp)) for inp in sets]
         r = self.clock.bench_cuda(fns, min_trials=min_trials, target_s=target_s)
-        r["last_outputs"] = [snapshot(self.torch, o)[0] for o in r["last_outputs"]]
+        r["last_outputs"] = [snapshot(self.torch, o, keep_device)[0] for o in r["last_outputs"]]
         return r
 
     def time_cpu(self, model: Any, sets: list[list[Any]], max_trials: int, target_s: float) -> dict[str, Any]:

@@ -119,7 +119,7 @@ def judge_correctness(ver: Any, res: dict[str, Any]) -> dict[str, Any] | None:
         # input mutation
         for i, (post, exp) in enumerate(zip(rec["post_inputs"], tr.post_a)):
             if isinstance(exp, torch.Tensor) and isinstance(post, torch.Tensor):
-                eq, nd = bitwise_equal(torch, [post], [exp.cpu()])
+                eq, nd = bitwise_equal(torch, [post], [exp.to(post.device)])
                 if not eq:
                     cheats.add("input-mutation", f"seed {s}: input {i} changed after the call "
                                                  f"({nd if nd >= 0 else 'shape/dtype'} element(s) differ)")

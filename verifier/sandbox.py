@@ -104,7 +104,7 @@ def start_runner(device: str, use_netns: bool) -> RunnerProcess:
     workdir = make_workdir()
     ddir = data_dir()
     cfg = {"workdir": workdir, "device": device, "build_cache": os.path.join(ddir, "torch_extensions"),
-           "cuda_arch": os.environ.get("VERIFIER_CUDA_ARCH")}
+           "cuda_arch": os.environ.get("VERIFIER_CUDA_ARCH"), "gpu_lock_dir": os.environ.get("VERIFIER_LOCK_DIR")}
     cfg_path = os.path.join(workdir, "config.json")
     with open(cfg_path, "w") as f:
         json.dump(cfg, f)

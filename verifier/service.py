@@ -49,10 +49,14 @@ class WarmState:
         self.spare = sandbox.start_runner(self.device, self.use_netns)
 
     def take_runner(self, device: str) -> sandbox.RunnerProcess | None:
+        """The spare for this candidate; the next spare starts now, so it is ready when the next request
+        comes (a busy worker sends it as soon as this verdict is out)."""
         runner, self.spare = self.spare, None
         if runner is not None and (device != self.device or not runner.alive()):
             runner.discard()
             runner = None
+        if device == self.device:
+            self.prespawn()
         return runner
 
     def netns_failed(self) -> None:

@@ -11,6 +11,7 @@ import time
 from typing import Any, Callable, Sequence
 
 FLUSH_BYTES = 256 * 1024 * 1024  # >= 256 MB, the same as triton.testing.do_bench
+SPIN_CYCLES = 2_000_000  # about 1 ms of GPU clock cycles
 
 
 def quantile(sorted_vals: Sequence[float], q: float) -> float:
@@ -38,6 +39,7 @@ class Clock:
             self.elapsed = torch.cuda.Event.elapsed_time
             self.sync = torch.cuda.synchronize
             self.zero_ = torch.Tensor.zero_
+            self.spin = torch.cuda._sleep
         else:
             self.Event = None
 
@@ -87,8 +89,7 @@ class Clock:
         times = [self.elapsed(s, e) for s, e in zip(starts, ends)]
         out = summarize(times)
         # side-stream cross-check: the same trial, but the end event is recorded only after a device-wide
-        # synchronize. The L2 flush is queued before the start event, so the host has launched the work by
-        # the time the start event runs; what the synchronize itself adds is measured with a no-op.
+        # synchronize; what the synchronize itself adds is measured with a no-op.
         # Work hidden on another stream shows up here and not in the regular trials.
         m = min(side_stream_trials, max(5, trials))
 
@@ -97,6 +98,9 @@ class Clock:
             for i in range(m):
                 self.sync()
                 self.zero_(flush)
+                # the GPU spins for a while before the start event, so the host has launched the work by the
+                # time the start event runs: a slow launch (a busy host) does not read as hidden work
+                self.spin(SPIN_CYCLES)
                 s, e = self.Event(enable_timing=True), self.Event(enable_timing=True)
                 h0 = self.perf()
                 self.record(s)

@@ -22,7 +22,7 @@ import sys
 import time
 from typing import Any
 
-from verifier import sandbox
+from verifier import cuda_ipc, sandbox
 from verifier.inspect_problem import problem_info
 from verifier.static_check import check_candidate
 
@@ -119,6 +119,7 @@ class Verification:
         self.ref: Any = None
         self.own_ref = False
         self.lock: Any = None
+        self.ipc = False  # outputs come through CUDA IPC (probed per candidate process)
         self.device = req["device"]
         self.v = empty_verdict(self.device)
         self.detail: dict[str, Any] = {}
@@ -323,6 +324,8 @@ class Verification:
                 return self.finish("infra_error", f"the candidate's process did not start within {STARTUP_LIMIT_S} s")
             status, msg = self.process_gone_message()
             return self.finish("infra_error", "the candidate's process failed to start: " + msg)
+        self.ipc = self.device == "cuda" and cuda_ipc.probe_works(self.torch, ev.get("ipc_probe"))
+        self.detail["cuda_ipc"] = self.ipc
         # the candidate's clock starts when its process was ready and had been asked to import it
         started = max(self.runner.t_spawn + float(ev.get("t", 0.0)), self.t_import_sent)
         self.deadline = started + req["timeout_s"]
@@ -337,7 +340,7 @@ class Verification:
         imported_at = self.runner.t_spawn + float(ev.get("t", 0.0))
         self.deadline += max(0.0, time.monotonic() - imported_at)
         self.deadline += self.lock.acquire("shared")
-        self.send({"cmd": "job", "job": self.ref.job(reference.PROBLEM_FILE)})
+        self.send({"cmd": "job", "job": {**self.ref.job(reference.PROBLEM_FILE), "ipc": self.ipc}})
         t_job = time.monotonic()
         ev = self.wait_event({"correctness_done"})
         if ev is None:
@@ -348,13 +351,16 @@ class Verification:
                 stages["compile"] += time.monotonic() - t_job
             return self.finish(ev["kind"], ev["message"])
         t_cmp = time.perf_counter()
-        res = self.torch.load(ev["path"], weights_only=True, map_location="cpu")
+        res = self.load_results(ev["path"])
+        if res is None:
+            return self.unreadable_results()
         first_call = res.get("first_call_s") or 0.0
         stages["compile"] = import_s + first_call
         from verifier import judge
 
         verdict = judge.judge_correctness(self, res)
         stages["correctness"] = max(0.0, res.get("correctness_s", 0.0) - first_call) + (time.perf_counter() - t_cmp)
+        del res  # drop the mappings of the candidate's memory before its process goes on
         if verdict is not None:
             return verdict
         t_hid = time.perf_counter()
@@ -381,12 +387,32 @@ class Verification:
             if ev is None and self.timed_out:
                 return self.finish("timeout", "correct, but " + msg)
             return self.finish("runtime_error", "correct in the checks, then failed while being timed: " + msg)
-        tres = self.torch.load(ev["path"], weights_only=True, map_location="cpu")
-        self.send({"cmd": "exit"})
+        tres = self.load_results(ev["path"])
+        if tres is None:
+            return self.unreadable_results()
         stages["timing"] = time.perf_counter() - t_tim  # judge_timing adds the baselines' time
         t_j = time.perf_counter()
         self._t_judge = t_j
         return judge.judge_timing(self, tres)
+
+    def load_results(self, path: str) -> dict[str, Any] | None:
+        """What the candidate's process wrote (weights_only: no code runs here), with its GPU tensors mapped
+        when they came through CUDA IPC. None when it cannot be read: the candidate's process is not trusted."""
+        try:
+            res = self.torch.load(path, weights_only=True, map_location="cpu")
+            if self.ipc:
+                res = cuda_ipc.import_(self.torch, res)
+            if not isinstance(res, dict):
+                raise TypeError(f"results are a {type(res).__name__}")
+            return res
+        except Exception as e:  # noqa: BLE001
+            self.detail["unreadable_results"] = f"{type(e).__name__}: {e}"[:500]
+            return None
+
+    def unreadable_results(self) -> dict[str, Any]:
+        return self.finish("runtime_error", "the candidate's process wrote results the verifier cannot read "
+                                            f"({self.detail.get('unreadable_results', '')[:300]}); was the harness "
+                                            "tampered with?")
 
     def _gpu_lock(self) -> Any:
         from verifier.gpu_lock import GpuLock, NoLock, gpu_key
@@ -432,7 +458,9 @@ class Verification:
         if ev["ev"] == "error":
             return self.finish(ev["kind"], ev["message"])
         self.hidden_running = False
-        res = self.torch.load(ev["path"], weights_only=True, map_location="cpu")
+        res = self.load_results(ev["path"])
+        if res is None:
+            return self.unreadable_results()
         if res.get("error"):
             return self.reject([{"class": cls, "evidence": f"correct on the problem's shapes, but {where} it "
                                                            f"raised: {res['error']}"[:600]}])
