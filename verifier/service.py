@@ -4,7 +4,7 @@ A one-shot ``verify`` pays, per candidate, for starting two Python processes tha
 running the reference on every seed. A GPU worker judges hundreds of candidates of a few problems, so the
 service keeps what does not depend on the candidate:
   - torch imported and the GPU initialised in this process;
-  - the next candidate process started ahead of time (torch and Triton imported, harness installed), so
+  - the next candidate processes started ahead of time (torch and Triton imported, harness installed), so
     a candidate goes straight to its import;
   - the prepared reference (results for every seed) of the last problems seen.
 Each candidate still runs in a process of its own that is thrown away afterwards; nothing of one
@@ -28,35 +28,44 @@ from typing import Any
 from verifier import sandbox
 
 MAX_REFERENCES = 2  # prepared problems kept (GPU memory: inputs and results of every seed)
+# candidate processes kept starting or ready: on a GPU two, so that one is ready even after a verification
+# shorter than a process's start (warm candidates take ~1.5 s on an H100, a start ~3.5 s); on the CPU one
+SPARES = {"cuda": 2, "cpu": 1}
 
 
 class WarmState:
     def __init__(self, device: str):
         self.device = device
-        self.spare: sandbox.RunnerProcess | None = None
+        self.spares: list[sandbox.RunnerProcess] = []
         self.refs: OrderedDict[str, Any] = OrderedDict()
         self.use_netns: bool | None = None
         self.active: sandbox.RunnerProcess | None = None  # the candidate process being judged
 
     # ---- candidate processes ------------------------------------------------------------------------
     def prespawn(self) -> None:
-        if self.spare is not None and self.spare.alive():
-            return
-        if self.spare is not None:
-            self.spare.discard()
+        """Keep SPARES candidate processes starting or ready (each takes ~3 s to import torch and Triton)."""
+        for r in [r for r in self.spares if not r.alive()]:
+            r.discard()
+            self.spares.remove(r)
         if self.use_netns is None:
             self.use_netns = sandbox.netns_available()
-        self.spare = sandbox.start_runner(self.device, self.use_netns)
+        want = int(os.environ.get("VERIFIER_SPARES") or SPARES[self.device])
+        while len(self.spares) < want:
+            self.spares.append(sandbox.start_runner(self.device, self.use_netns))
 
     def take_runner(self, device: str) -> sandbox.RunnerProcess | None:
-        """The spare for this candidate; the next spare starts now, so it is ready when the next request
-        comes (a busy worker sends it as soon as this verdict is out)."""
-        runner, self.spare = self.spare, None
-        if runner is not None and (device != self.device or not runner.alive()):
-            runner.discard()
-            runner = None
-        if device == self.device:
-            self.prespawn()
+        """The oldest spare for this candidate; a new one starts at once, so that one is ready when the
+        next request comes (a busy worker sends it as soon as this verdict is out)."""
+        if device != self.device:
+            return None
+        runner = None
+        while self.spares and runner is None:
+            r = self.spares.pop(0)
+            if r.alive():
+                runner = r
+            else:
+                r.discard()
+        self.prespawn()
         return runner
 
     def netns_failed(self) -> None:
@@ -90,9 +99,9 @@ class WarmState:
         return ref
 
     def close(self) -> None:
-        if self.spare is not None:
-            self.spare.discard()
-            self.spare = None
+        for r in self.spares:
+            r.discard()
+        self.spares.clear()
         for ref in self.refs.values():
             ref.close()
         self.refs.clear()
