@@ -70,6 +70,11 @@ export class VerifierService {
     });
   }
 
+  /** The service's process id while it runs. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   /** Kills the service's process group; its candidate processes die with it (PDEATHSIG). */
   kill(): void {
     const child = this.child;
