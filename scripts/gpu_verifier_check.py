@@ -67,6 +67,7 @@ CORRECT = [
 # (problem, candidate, backend, expected status, expected classes: all must be present)
 CHEATS = [
     (P("gp", "gpu_axpy"), P("gc", "cheat_side_stream_hidden"), "triton", "rejected", {"side-stream"}),
+    (P("gp", "gpu_axpy"), P("gc", "cheat_side_stream_late"), "triton", "rejected", {"side-stream"}),
     (P("gp", "gpu_axpy"), P("gc", "cheat_cuda_stale"), "cuda", "rejected", {"stale-output"}),
     (P("gp", "gpu_axpy"), P("gc", "cheat_cuda_uninit"), "cuda", "rejected", {"uninitialised-read"}),
     (P("gp", "gpu_matmul"), P("gc", "cheat_cuda_fallback_hidden"), "cuda", "rejected", {"torch-fallback"}),
