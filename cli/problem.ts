@@ -1,7 +1,8 @@
 // Loading a problem file at the CLI boundary: checked by the verifier's `inspect` (Python ast, the
 // file is not run), so a malformed problem fails before any model call.
 import { execa } from 'execa';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { BACKENDS, type Backend, type Problem } from '../domain/types.js';
@@ -65,11 +66,24 @@ export async function loadProblem(file: string, backend: Backend, id = path.base
   const resolved = path.resolve(file);
   if (!existsSync(resolved) || !statSync(resolved).isFile()) throw new Error(`problem file not found: ${file}`);
   const text = readFileSync(resolved, 'utf8');
-  if (isAttentionSpec(text)) return { id, source: await renderAttentionSpec(resolved), backend };
+  if (!isAttentionSpec(text)) return { id, source: text, backend, ...tolerances(await inspectConstants(resolved, file), file) };
+  // A spec renders to a problem; its tolerances are those of the rendered file (fp32 at large S widens them).
+  const source = await renderAttentionSpec(resolved);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ks-spec-'));
+  try {
+    const rendered = path.join(dir, `${id}.py`);
+    writeFileSync(rendered, source);
+    return { id, source, backend, ...tolerances(await inspectConstants(rendered, file), file) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function inspectConstants(resolved: string, file: string): Promise<Record<string, unknown>> {
   const { data: info, stderrTail } = await verifierJson(['verifier', 'inspect', '--problem', resolved], inspectSchema);
   if (!info) throw new Error(`could not inspect ${file}: ${stderrTail}`);
   if (!info.ok) throw new Error(`${file}: ${info.error}`);
-  return { id, source: text, backend, ...tolerances(info.constants, file) };
+  return info.constants;
 }
 
 /** Loads many problems, a few inspections at a time; the first bad file stops the whole selection. */

@@ -81,6 +81,23 @@ def test_rendered_source_reads_well():
     assert "mask_mod" not in no_mask.split('"""', 2)[2] and "keep" not in no_mask
 
 
+def test_fp32_tolerance_grows_with_the_sequence_length():
+    """At S >= 1024 the fp32 reference's own rounding exceeds 1e-4 (scores as large as S): the rendered
+    problem carries a wider ATOL/RTOL, still far below what a bf16 computation errs by."""
+    from verifier.inspect_problem import problem_info
+
+    assert "ATOL" not in A.render(spec("relative_position"))  # S = 64: the default 1e-4
+    for seq, want in ((1024, 1024 * 2.0 ** -21), (4096, 4096 * 2.0 ** -21), (65536, 4e-3)):
+        src = A.render(spec("relative_position"), {"S": seq})
+        info = problem_info(src, "relative_position")
+        assert info["ok"], info
+        ns: dict = {}
+        exec(compile(src, "rendered.py", "exec"), ns)
+        assert ns["ATOL"] == ns["RTOL"] == pytest.approx(want)
+        assert 5.7e-4 * 3 < ns["ATOL"] or seq < 4096  # the measured error of a correct kernel fits, with room
+    assert "ATOL" not in A.render(spec("relative_position"), {"S": 4096, "DTYPE": "bfloat16"})
+
+
 def test_relative_position_matches_handwritten_problem():
     hand_spec = importlib.util.spec_from_file_location(
         "hand_rel", REPO / "problems" / "attention" / "relative_position_attention.py")
