@@ -41,6 +41,7 @@ export const verdictSchema = z.object({
     triton: z.string().nullable(),
     cuda: z.string().nullable(),
     network_isolated: z.boolean(),
+    filesystem_readonly: z.boolean().optional(),
   }),
   stages: z.record(z.string(), z.number()),
 });

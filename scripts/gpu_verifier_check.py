@@ -343,6 +343,7 @@ def main() -> int:
         v, wall, err = verify(P("gp", "gpu_axpy"), P("gc", "axpy_triton"), "triton", device, data_dir,
                               env_extra={"VERIFIER_NETNS": "1"})
         report["netns"] = {"status": v.get("status"), "network_isolated": (v.get("env") or {}).get("network_isolated"),
+                           "filesystem_readonly": (v.get("env") or {}).get("filesystem_readonly"),
                            "message": v.get("message", "")[:300], "stderr_tail": err[-800:] if v.get("status") != "correct" else ""}
         log(f"netns: {report['netns']}")
         save()
@@ -372,7 +373,8 @@ def main() -> int:
     if "netns" in report:
         md.append("")
         md.append(f"network namespace (VERIFIER_NETNS=1): status {report['netns']['status']}, "
-                  f"network_isolated {report['netns']['network_isolated']}")
+                  f"network_isolated {report['netns']['network_isolated']}, "
+                  f"filesystem_readonly {report['netns'].get('filesystem_readonly')}")
     md.append("")
     md.append(f"total {time.perf_counter() - T0:.0f} s ({'one-shot verify per candidate' if ONESHOT else 'warm verifiers'})")
     for svc in _services:

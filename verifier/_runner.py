@@ -68,6 +68,11 @@ def main() -> None:  # noqa: C901 - one linear script
     device = cfg["device"]
     interpret = device == "cpu"
     cand_path = os.path.join(workdir, "candidate.py")
+    fs_readonly, fs_what = False, "no mount namespace"
+    if cfg.get("confine") is not None:  # first thing: nothing but this file's code has run yet
+        from verifier.confine import confine
+
+        fs_readonly, fs_what = confine(cfg["confine"])
     send(ev="started")
 
     import threading
@@ -102,7 +107,8 @@ def main() -> None:  # noqa: C901 - one linear script
     base_os_threads = harness.os_thread_count()
     from verifier import cuda_ipc
 
-    send(ev="ready", ipc_probe=cuda_ipc.probe(torch, _EXPORTED) if device == "cuda" else None)
+    send(ev="ready", ipc_probe=cuda_ipc.probe(torch, _EXPORTED) if device == "cuda" else None,
+         fs_readonly=fs_readonly, fs_what=fs_what)
     cmd = _next_command()
     if cmd.get("cmd") != "import":
         os._exit(0)

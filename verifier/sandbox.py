@@ -50,6 +50,24 @@ def netns_available() -> bool:
     return _NETNS
 
 
+_MOUNTNS: bool | None = None
+
+
+def mountns_available() -> bool:
+    """Whether ``unshare -rmn`` works here too (a mount namespace as well, in which the candidate's process
+    makes the filesystem read-only but for what it must write: ``verifier/confine.py``).
+    VERIFIER_FS_READONLY=0 turns this off."""
+    global _MOUNTNS
+    if _MOUNTNS is None:
+        _MOUNTNS = False
+        if os.environ.get("VERIFIER_FS_READONLY", "1") != "0" and netns_available():
+            try:
+                _MOUNTNS = subprocess.run(["unshare", "-rmn", "true"], capture_output=True, timeout=10).returncode == 0
+            except Exception:  # noqa: BLE001
+                _MOUNTNS = False
+    return _MOUNTNS
+
+
 def make_workdir() -> str:
     base = os.environ.get("VERIFIER_TMP")
     if not base and os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
@@ -67,7 +85,7 @@ def spawn_runner(cfg_path: str, workdir: str, env: dict[str, str], use_netns: bo
     r, w = os.pipe()
     cmd = [sys.executable, "-X", "faulthandler", "-m", "verifier._runner", cfg_path, str(w)]
     if use_netns:
-        cmd = ["unshare", "-rn"] + cmd
+        cmd = ["unshare", "-rmn" if mountns_available() else "-rn"] + cmd
     out = open(os.path.join(workdir, "stdout.log"), "wb")
     err = open(os.path.join(workdir, "stderr.log"), "wb")
     proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdin=subprocess.PIPE, stdout=out, stderr=err,
@@ -103,8 +121,16 @@ def start_runner(device: str, use_netns: bool) -> RunnerProcess:
     """Start a candidate process in a fresh private directory; it imports torch and waits for ``import``."""
     workdir = make_workdir()
     ddir = data_dir()
-    cfg = {"workdir": workdir, "device": device, "build_cache": os.path.join(ddir, "torch_extensions"),
-           "cuda_arch": os.environ.get("VERIFIER_CUDA_ARCH"), "gpu_lock_dir": os.environ.get("VERIFIER_LOCK_DIR")}
+    from verifier.gpu_lock import LOCK_DIR_DEFAULT
+
+    lock_dir = os.environ.get("VERIFIER_LOCK_DIR") or LOCK_DIR_DEFAULT
+    os.makedirs(lock_dir, exist_ok=True)
+    cfg: dict[str, Any] = {"workdir": workdir, "device": device, "build_cache": os.path.join(ddir, "torch_extensions"),
+                           "cuda_arch": os.environ.get("VERIFIER_CUDA_ARCH"), "gpu_lock_dir": lock_dir}
+    if use_netns and mountns_available():  # what stays writable when the process confines itself
+        cfg["confine"] = [workdir, os.path.join(ddir, "triton_cache"), os.path.join(ddir, "torch_extensions"), lock_dir]
+    for d in ("triton_cache", "torch_extensions"):
+        os.makedirs(os.path.join(ddir, d), exist_ok=True)
     cfg_path = os.path.join(workdir, "config.json")
     with open(cfg_path, "w") as f:
         json.dump(cfg, f)
@@ -115,8 +141,6 @@ def start_runner(device: str, use_netns: bool) -> RunnerProcess:
     if device == "cpu":
         extra["TRITON_INTERPRET"] = "1"
         extra.setdefault("CUDA_VISIBLE_DEVICES", "")
-    for d in ("triton_cache", "torch_extensions"):
-        os.makedirs(os.path.join(ddir, d), exist_ok=True)
     t = time.monotonic()
     proc, ctl_fd, out_f, err_f = spawn_runner(cfg_path, workdir, clean_env(extra), use_netns)
     out_f.close()

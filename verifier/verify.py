@@ -70,7 +70,8 @@ def empty_verdict(device: str) -> dict[str, Any]:
         "cheats": [],
         "timing": None,
         "env": {"device": device, "gpu": None, "driver": None, "torch": _version("torch"),
-                "triton": _version("triton"), "cuda": None, "network_isolated": False},
+                "triton": _version("triton"), "cuda": None, "network_isolated": False,
+                "filesystem_readonly": False},
         "stages": {"static": 0.0, "compile": 0.0, "correctness": 0.0, "timing": 0.0},
     }
 
@@ -324,6 +325,8 @@ class Verification:
                 return self.finish("infra_error", f"the candidate's process did not start within {STARTUP_LIMIT_S} s")
             status, msg = self.process_gone_message()
             return self.finish("infra_error", "the candidate's process failed to start: " + msg)
+        self.v["env"]["filesystem_readonly"] = bool(ev.get("fs_readonly"))
+        self.detail["filesystem"] = ev.get("fs_what")
         self.ipc = self.device == "cuda" and cuda_ipc.probe_works(self.torch, ev.get("ipc_probe"))
         self.detail["cuda_ipc"] = self.ipc
         # the candidate's clock starts when its process was ready and had been asked to import it

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from verifier.tests.conftest import FIXTURES, candidate, cli, problem, request, verify
+from verifier.tests.conftest import REPO, FIXTURES, candidate, cli, problem, request, verify
 
 VERDICT_KEYS = {"status", "message", "correctness", "cheats", "timing", "env", "stages"}
 
@@ -14,7 +14,8 @@ def check_schema(v):
     assert v["status"] in ("correct", "incorrect", "compile_error", "runtime_error", "timeout", "rejected",
                            "infra_error")
     assert isinstance(v["message"], str) and v["message"]
-    assert set(v["env"]) == {"device", "gpu", "driver", "torch", "triton", "cuda", "network_isolated"}
+    assert set(v["env"]) == {"device", "gpu", "driver", "torch", "triton", "cuda", "network_isolated",
+                              "filesystem_readonly"}
     assert set(v["stages"]) == {"static", "compile", "correctness", "timing"}
     assert all(isinstance(x, float) for x in v["stages"].values())
     if v["correctness"] is not None:
@@ -62,6 +63,18 @@ def test_cli_stdin_and_secrets_stripped():
     v = json.loads(r.stdout)
     check_schema(v)
     assert v["status"] == "correct", v["message"]
+
+
+@pytest.mark.skipif(not __import__("verifier.sandbox", fromlist=["x"]).mountns_available(),
+                    reason="unshare -rmn does not work here")
+def test_candidate_cannot_write_the_verifier_or_the_baselines():
+    """In its mount namespace the candidate's process sees every filesystem read-only but its directory,
+    the Triton and build caches: it cannot rewrite the verifier's source or the cached baselines."""
+    for warm in (True, False):
+        v = verify("elementwise_add", "probe_fs", warm=warm)
+        assert v["status"] == "correct", v["message"]
+        assert v["env"]["filesystem_readonly"] is True
+    assert not (REPO / "verifier" / "_written_by_candidate.py").exists()
 
 
 def test_cli_bad_request():

@@ -1,0 +1,97 @@
+"""A read-only filesystem for the candidate's process, except what it must write.
+
+The candidate runs as the same user as the verifier, so without this it could rewrite the verifier's own
+source (the next verifier to start would run it), the cached baselines (inflating every later speedup),
+other searches' artifacts or the Python environment. When the candidate's process starts in a new user +
+mount namespace (``unshare -rmn``, see ``sandbox.spawn_runner``), it calls ``confine`` first thing, before
+torch and long before the candidate: every mounted filesystem becomes read-only *in that namespace only*,
+except
+
+  * its private working directory (also ``HOME`` and ``TMPDIR``), the Triton cache and the extension
+    build cache (a CUDA candidate compiles there), the GPU lock directory;
+  * kernel and memory filesystems (``/proc``, ``/sys``, ``/dev``, tmpfs such as ``/dev/shm``, which
+    CUDA IPC and torch's shared memory use).
+
+Nothing changes outside the namespace: ``confine`` refuses to run outside a user namespace of its own,
+and inside one a mount can only change a mount namespace that namespace owns.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+# filesystems left as they are: kernel interfaces and memory-backed scratch space
+KEEP_FSTYPES = {
+    "proc", "sysfs", "devtmpfs", "devpts", "tmpfs", "mqueue", "cgroup", "cgroup2", "debugfs", "tracefs",
+    "securityfs", "pstore", "bpf", "fusectl", "configfs", "hugetlbfs", "autofs", "binfmt_misc", "nsfs",
+    "efivarfs", "rpc_pipefs", "ramfs",
+}
+
+
+def _unescape(path: str) -> str:
+    # mountinfo escapes space, tab, newline and backslash as octal
+    for code, ch in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
+        path = path.replace(code, ch)
+    return path
+
+
+def mounts() -> list[tuple[str, str]]:
+    """(mount point, filesystem type) of this process's mount namespace, parents first."""
+    out = []
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            fields = left.split()
+            if len(fields) >= 5 and right:
+                out.append((_unescape(fields[4]), right.split()[0]))
+    return out
+
+
+def in_user_namespace() -> bool:
+    """True inside a user namespace other than the host's. There a mount can only succeed on a mount
+    namespace that namespace owns (a new one, made with it), never on the host's."""
+    try:
+        with open("/proc/self/uid_map", encoding="utf-8") as f:
+            rows = [r.split() for r in f.read().strip().splitlines()]
+    except OSError:
+        return False
+    return rows != [["0", "0", "4294967295"]]
+
+
+def confine(writable: list[str]) -> tuple[bool, str]:
+    """Make everything read-only but ``writable`` (directories) and KEEP_FSTYPES. (done, what happened)."""
+    if not in_user_namespace():
+        return False, "not in a user namespace of its own"
+    mount = shutil.which("mount") or "/bin/mount"
+    if not os.path.exists(mount):
+        return False, "no mount command"
+
+    def run(*args: str) -> str | None:
+        r = subprocess.run([mount, *args], capture_output=True, text=True)
+        return None if r.returncode == 0 else (r.stderr.strip() or f"exit {r.returncode}")
+
+    keep = []
+    for d in writable:
+        if d and os.path.isdir(d):
+            d = os.path.realpath(d)
+            err = run("--bind", d, d)  # its own mount, which the read-only remount below leaves writable
+            if err:
+                return False, f"bind {d}: {err}"
+            keep.append(d)
+    failed = []
+    made = 0
+    for point, fstype in mounts():
+        if fstype in KEEP_FSTYPES or point in keep:
+            continue
+        err = run("-o", "remount,bind,ro", point)
+        if err:
+            failed.append(f"{point}: {err}")
+        else:
+            made += 1
+    if any(p == "/" for p, _ in mounts()) and any(f.startswith("/: ") for f in failed):
+        return False, "could not make / read-only: " + "; ".join(failed)[:300]
+    what = f"{made} filesystem(s) read-only, writable: {', '.join(keep)}"
+    if failed:
+        what += f"; left writable: {'; '.join(failed)[:300]}"
+    return True, what
