@@ -12,12 +12,18 @@ from verifier.gpu_lock import GpuLock
 from verifier.tests.conftest import REPO, request
 
 
-def test_serve_answers_each_request_by_id_and_stops_when_stdin_closes(tmp_path):
+def _serve(tmp_path):
+    """A CPU warm verifier with its private directories under tmp_path/tmp (to check nothing is left)."""
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     env = dict(os.environ, VERIFIER_TMP=str(tmp), VERIFIER_DATA_DIR=str(tmp_path / "data"))
     proc = subprocess.Popen([sys.executable, "-m", "verifier", "serve", "--device", "cpu"], cwd=REPO, env=env,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    return tmp, proc
+
+
+def test_serve_answers_each_request_by_id_and_stops_when_stdin_closes(tmp_path):
+    tmp, proc = _serve(tmp_path)
     try:
         lines = [
             {"id": "a", "request": request("elementwise_add", "add_correct")},
@@ -51,11 +57,7 @@ def test_serve_answers_each_request_by_id_and_stops_when_stdin_closes(tmp_path):
 
 def test_serve_takes_the_candidate_down_when_its_worker_goes(tmp_path):
     """stdin closed in the middle of a verification (the worker died): the service and the candidate end."""
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
-    env = dict(os.environ, VERIFIER_TMP=str(tmp), VERIFIER_DATA_DIR=str(tmp_path / "data"))
-    proc = subprocess.Popen([sys.executable, "-m", "verifier", "serve", "--device", "cpu"], cwd=REPO, env=env,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    tmp, proc = _serve(tmp_path)
     try:
         proc.stdin.write(json.dumps({"id": "x", "request": request("elementwise_add", "add_timeout",
                                                                     timeout_s=600)}) + "\n")
