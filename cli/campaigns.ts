@@ -97,7 +97,7 @@ function printEntries(entries: CampaignEntry[]): void {
     process.stdout.write(`${e.status.padEnd(8)} ${e.problemId}${speed}${e.error ? ` — ${e.error}` : ''}\n`);
   }
   const count = (s: string) => entries.filter((e) => e.status === s).length;
-  process.stdout.write(`${entries.length} problems: ${count('solved')} solved, ${count('unsolved')} unsolved, ${count('failed')} failed, ${count('kept')} kept from an earlier run\n`);
+  process.stdout.write(`${entries.length} problems: ${count('solved')} solved, ${count('unsolved')} unsolved, ${count('failed')} failed, ${count('kept')} kept from an earlier run (${entries.filter((e) => e.status === 'kept' && e.keptSolved).length} of them solved)\n`);
 }
 
 /** Re-submits a campaign with the input of its first run: failed or terminated children start again. */

@@ -186,6 +186,8 @@ export interface CampaignEntry {
   /** Why a child failed (its failure message), when it did. */
   error?: string;
   bestSpeedup: number | null;
+  /** For a search kept from an earlier run: whether it had solved its problem. */
+  keptSolved?: boolean;
 }
 
 export interface CampaignProgress {

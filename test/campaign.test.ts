@@ -5,6 +5,9 @@ import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { loadProblem } from '../cli/problem.js';
+import { DEFAULT_SEARCH_OPTIONS, ORCHESTRATOR_TASK_QUEUE } from '../domain/defaults.js';
+import { campaignSearchId } from '../domain/ids.js';
 import type { CampaignEntry } from '../domain/types.js';
 import { campaignProgressQuery } from '../workflows/definitions.js';
 import { FIXTURE_REPLIES, TestEnv, eventually, problemFile } from './harness.js';
@@ -26,6 +29,11 @@ before(async () => {
   };
   for (const id of SOLVABLE) make(id, 'vector_add', '03.md');
   for (const id of UNSOLVABLE) make(id, 'never_solved', '01.md');
+  // the race test's problem: solvable, in a folder of its own
+  mkdirSync(path.join(dir, 'race'));
+  copyFileSync(problemFile('vector_add'), path.join(dir, 'race', 'race_ok.py'));
+  mkdirSync(path.join(replies, 'race_ok'), { recursive: true });
+  copyFileSync(path.join(FIXTURE_REPLIES, 'vector_add', '03.md'), path.join(replies, 'race_ok', '01.md'));
   env = await TestEnv.start({ scripted: { repliesDirs: [replies] } });
   await Promise.all([env.startWorker('orchestrator'), env.startWorker('gpu', ['--slots', '2'])]);
 });
@@ -65,6 +73,7 @@ test('a campaign survives a worker restart, records a terminated search as faile
   assert.equal(resumed.exitCode, 0, resumed.stderr);
   const after = JSON.parse(resumed.stdout).entries as CampaignEntry[];
   for (const e of after) assert.equal(e.status, e.problemId === victim.problemId ? 'unsolved' : 'kept', e.problemId);
+  for (const e of after.filter((x) => x.status === 'kept')) assert.equal(e.keptSolved, byId[e.problemId] === 'solved', e.problemId);
   const newRequests = env.model.requests.slice(requestsBefore);
   assert.ok(newRequests.length > 0);
   assert.deepEqual([...new Set(newRequests.map((r) => r.problemId))], [victim.problemId], 'only the failed search ran again');
@@ -96,4 +105,25 @@ test('a campaign survives a worker restart, records a terminated search as faile
   const html = readFileSync(path.join(out, 'report.html'), 'utf8');
   assert.match(html, /<svg id="solve-rate"/);
   assert.doesNotMatch(html, /<script|https?:\/\/(?!localhost)/, 'nothing loaded from the network');
+});
+
+test('a search of an earlier run that is still running when the campaign starts is waited for and run again, not kept', async () => {
+  // Stands for a child of an earlier campaign run that is being terminated: same id, still RUNNING.
+  const problem = await loadProblem(problemFile('never_solved'), 'triton', 'race_ok');
+  const searchId = campaignSearchId('c2', 'race_ok');
+  const stale = await env.client.workflow.start('kernelSearch', {
+    workflowId: searchId,
+    taskQueue: ORCHESTRATOR_TASK_QUEUE,
+    args: [{ problem, options: { ...DEFAULT_SEARCH_OPTIONS, budgetMs: 10 * 60_000, campaign: 'c2' } }],
+  });
+  const start = await env.cli(['campaign', '--name', 'c2', '--problems', path.join(dir, 'race'), '--budget', '60s', '--detach', '--json']);
+  assert.equal(start.exitCode, 0, start.stderr);
+  const handle = env.client.workflow.getHandle('campaign-c2');
+  await new Promise((r) => setTimeout(r, 8000));
+  const during = await handle.query(campaignProgressQuery);
+  assert.notEqual(during.entries[0]!.status, 'kept', 'a running search of another run was counted as kept');
+  assert.equal(during.done, 0);
+  await stale.terminate('test: the earlier run is going away');
+  const entries = (await handle.result()) as CampaignEntry[];
+  assert.equal(entries[0]!.status, 'solved', JSON.stringify(entries[0]));
 });

@@ -1,6 +1,7 @@
-// The orchestrator worker: runs kernelSearch workflows and the generateKernel activity (CPU only).
+// The orchestrator worker: runs the kernelSearch and campaign workflows, the generateKernel activity
+// and the campaign's describeSearch (CPU only).
 import { Worker, type NativeConnection } from '@temporalio/worker';
-import { createGenerationActivities } from '../activities/index.js';
+import { createCampaignActivities, createGenerationActivities } from '../activities/index.js';
 import { ORCHESTRATOR_TASK_QUEUE } from '../domain/defaults.js';
 import type { Endpoint } from '../infra/endpoint.js';
 import { WORKFLOWS_PATH } from '../infra/paths.js';
@@ -18,7 +19,7 @@ export function createOrchestratorWorker(opts: OrchestratorWorkerOptions): Promi
     namespace: opts.namespace,
     taskQueue: opts.taskQueue ?? ORCHESTRATOR_TASK_QUEUE,
     workflowsPath: WORKFLOWS_PATH,
-    activities: createGenerationActivities(opts.endpoint),
+    activities: { ...createGenerationActivities(opts.endpoint), ...createCampaignActivities() },
     // Generation is I/O-bound waiting on the model: many may run at once.
     maxConcurrentActivityTaskExecutions: 64,
   });

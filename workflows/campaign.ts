@@ -7,7 +7,10 @@ import {
   WorkflowIdReusePolicy,
   condition,
   log,
+  patched,
+  proxyActivities,
   setHandler,
+  sleep,
   startChild,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -16,8 +19,19 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { SEARCH_ATTRIBUTES } from '../domain/defaults.js';
 import { campaignSearchId } from '../domain/ids.js';
 import type { CampaignEntry, CampaignInput, CampaignProgress, SearchResult } from '../domain/types.js';
+import type { Activities } from '../activities/index.js';
 import { campaignProgressQuery } from './definitions.js';
 import { kernelSearch } from './kernelSearch.js';
+
+const { describeSearch } = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '2s', maximumInterval: '30s', maximumAttempts: 10 },
+});
+
+// A search of an earlier run still running when this run starts is one of that run's children being
+// terminated (parent close policy): wait this long at most for it to close.
+const TERMINATING_POLL = '5 seconds';
+const TERMINATING_POLLS = 120;
 
 export async function campaign(input: CampaignInput): Promise<CampaignEntry[]> {
   const startedAtMs = Date.now();
@@ -31,7 +45,7 @@ export async function campaign(input: CampaignInput): Promise<CampaignEntry[]> {
       name: input.name,
       total: entries.length,
       done: count('solved', 'unsolved', 'failed', 'kept'),
-      solved: count('solved'),
+      solved: count('solved') + entries.filter((e) => e.status === 'kept' && e.keptSolved).length,
       running: count('running'),
       failed: count('failed'),
       concurrency,
@@ -44,31 +58,52 @@ export async function campaign(input: CampaignInput): Promise<CampaignEntry[]> {
   async function runOne(index: number): Promise<void> {
     const problem = input.problems[index]!;
     const entry = entries[index]!;
-    try {
-      const child = await startChild(kernelSearch, {
-        workflowId: entry.searchId,
-        args: [{ problem, options: { ...input.options, campaign: input.name } }],
-        workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-        parentClosePolicy: ParentClosePolicy.TERMINATE,
-        typedSearchAttributes: [
-          { key: SEARCH_ATTRIBUTES.problem, value: problem.id },
-          { key: SEARCH_ATTRIBUTES.campaign, value: input.name },
-          { key: SEARCH_ATTRIBUTES.backend, value: problem.backend },
-          { key: SEARCH_ATTRIBUTES.status, value: 'running' },
-        ],
-        staticSummary: `kernel search: ${problem.id} (campaign ${input.name})`,
-      });
-      entry.status = 'running';
-      const result: SearchResult = await child.result();
-      entry.status = result.solved ? 'solved' : 'unsolved';
-      entry.bestSpeedup = result.best?.verdict.timing?.meaningful ? result.best.verdict.timing.speedupVsEager : null;
-    } catch (err) {
-      if (err instanceof WorkflowExecutionAlreadyStartedError) {
-        entry.status = 'kept'; // finished in an earlier run of this campaign; its result stands
-      } else {
-        entry.status = 'failed';
-        entry.error = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
-        log.warn('search failed', { problem: problem.id, error: entry.error });
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const child = await startChild(kernelSearch, {
+          workflowId: entry.searchId,
+          args: [{ problem, options: { ...input.options, campaign: input.name } }],
+          workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+          parentClosePolicy: ParentClosePolicy.TERMINATE,
+          typedSearchAttributes: [
+            { key: SEARCH_ATTRIBUTES.problem, value: problem.id },
+            { key: SEARCH_ATTRIBUTES.campaign, value: input.name },
+            { key: SEARCH_ATTRIBUTES.backend, value: problem.backend },
+            { key: SEARCH_ATTRIBUTES.status, value: 'running' },
+          ],
+          staticSummary: `kernel search: ${problem.id} (campaign ${input.name})`,
+        });
+        entry.status = 'running';
+        const result: SearchResult = await child.result();
+        entry.status = result.solved ? 'solved' : 'unsolved';
+        entry.bestSpeedup = result.best?.verdict.timing?.meaningful ? result.best.verdict.timing.speedupVsEager : null;
+        return;
+      } catch (err) {
+        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) {
+          entry.status = 'failed';
+          entry.error = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+          log.warn('search failed', { problem: problem.id, error: entry.error });
+          return;
+        }
+        if (!patched('describe-existing-searches')) {
+          entry.status = 'kept'; // campaigns started before describeSearch existed
+          return;
+        }
+        // The id is taken: a search that finished in an earlier run (its result stands), or one of that
+        // run's children still being terminated (wait for it to close, then start it again).
+        const existing = await describeSearch(entry.searchId);
+        if (existing.status === 'COMPLETED') {
+          entry.status = 'kept';
+          entry.keptSolved = existing.solved ?? undefined;
+          entry.bestSpeedup = existing.bestSpeedup;
+          return;
+        }
+        if (existing.status === 'RUNNING' && attempt >= TERMINATING_POLLS) {
+          entry.status = 'failed';
+          entry.error = `a search with id ${entry.searchId} is still running (not started by this campaign run)`;
+          return;
+        }
+        if (existing.status === 'RUNNING') await sleep(TERMINATING_POLL);
       }
     }
   }
