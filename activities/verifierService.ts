@@ -102,6 +102,8 @@ export class VerifierService {
       detached: true,
     });
     this.child = child;
+    // A write to a service that has just died fails here; its exit (below) fails the request instead.
+    child.stdin!.on('error', () => undefined);
     readline.createInterface({ input: child.stdout! }).on('line', (line) => this.onLine(line));
     child.stderr!.on('data', (chunk: Buffer) => {
       this.stderrTail = (this.stderrTail + chunk.toString()).slice(-STDERR_TAIL_CHARS);
