@@ -13,6 +13,8 @@ export type VerifierDevice = 'cpu' | 'cuda';
 
 interface Pending {
   id: string;
+  /** The service process this request was written to: only its exit may fail the request. */
+  child: ResultPromise;
   resolve: (verdict: unknown) => void;
   reject: (err: unknown) => void;
 }
@@ -57,6 +59,7 @@ export class VerifierService {
       signal.addEventListener('abort', onAbort, { once: true });
       this.pending = {
         id,
+        child,
         resolve: (v) => {
           done();
           resolve(v);
@@ -111,7 +114,7 @@ export class VerifierService {
     void child.then((result) => {
       if (this.child === child) this.child = null;
       const how = result.signal ?? `exit ${result.exitCode}`;
-      this.pending?.reject(ApplicationFailure.retryable(`verifier service ended (${how}) before answering; stderr: ${this.stderrTail.slice(-2000)}`, 'VerifierCrashed'));
+      if (this.pending?.child === child) this.pending.reject(ApplicationFailure.retryable(`verifier service ended (${how}) before answering; stderr: ${this.stderrTail.slice(-2000)}`, 'VerifierCrashed'));
     });
     return child;
   }

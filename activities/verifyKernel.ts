@@ -23,9 +23,10 @@ export interface VerificationConfig {
 }
 
 const HEARTBEAT_MS = 2000;
-// Beyond the candidate's own limit: the reference on a new problem and the first timing of its eager,
-// torch.compile and FlexAttention baselines.
-const SERVICE_MARGIN_S = 120;
+// Beyond the candidate's own limit: starting a candidate process (up to 180 s), waiting for the GPU
+// (up to the candidate's limit again), the reference on a new problem and the first timing of its eager,
+// torch.compile and FlexAttention baselines. The workflow's startToCloseTimeout allows for the same.
+export const SERVICE_MARGIN_S = 420;
 
 export function createVerificationActivities(config: VerificationConfig) {
   const pool = new SlotPool(config.slots);
@@ -49,7 +50,7 @@ export function createVerificationActivities(config: VerificationConfig) {
         atol: req.problem.atol ?? null,
         rtol: req.problem.rtol ?? null,
       };
-      const raw = await services.forSlot(slot).verify(request, ctx.cancellationSignal, (req.timeoutS + SERVICE_MARGIN_S) * 1000);
+      const raw = await services.forSlot(slot).verify(request, ctx.cancellationSignal, (2 * req.timeoutS + SERVICE_MARGIN_S) * 1000);
       const parsed = verdictSchema.safeParse(raw);
       if (!parsed.success) throw ApplicationFailure.nonRetryable(`verifier verdict does not match the contract: ${parsed.error.message.slice(0, 1000)}`, 'VerdictSchema');
       const verdict = parsed.data;

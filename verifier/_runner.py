@@ -69,10 +69,12 @@ def main() -> None:  # noqa: C901 - one linear script
     interpret = device == "cpu"
     cand_path = os.path.join(workdir, "candidate.py")
     fs_readonly, fs_what = False, "no mount namespace"
-    if cfg.get("confine") is not None:  # first thing: nothing but this file's code has run yet
+    # the GPU lock directory stays reachable through this descriptor only (closed before the candidate)
+    lock_dir_fd = os.open(cfg["gpu_lock_dir"], os.O_RDONLY | os.O_DIRECTORY) if cfg.get("gpu_lock_dir") else None
+    if cfg.get("confine") is not None:  # first thing, while single-threaded: only this file's code has run
         from verifier.confine import confine
 
-        fs_readonly, fs_what = confine(cfg["confine"])
+        fs_readonly, fs_what = confine(cfg["confine"], hidden=[cfg["gpu_lock_dir"]] if cfg.get("gpu_lock_dir") else [])
     send(ev="started")
 
     import threading
@@ -97,10 +99,12 @@ def main() -> None:  # noqa: C901 - one linear script
         # creating this process's CUDA context must not disturb a candidate being timed on the same GPU
         from verifier.gpu_lock import GpuLock, gpu_key
 
-        lock = GpuLock(gpu_key(torch), cfg.get("gpu_lock_dir"))
+        lock = GpuLock(gpu_key(torch), cfg.get("gpu_lock_dir"), dir_fd=lock_dir_fd)
         lock.acquire("shared")
         torch.ones(16, device="cuda").sum().item()
         lock.release()
+    if lock_dir_fd is not None:
+        os.close(lock_dir_fd)
     h = harness.Harness(torch, device, cfg)
     h.install()
     base_threads = {t.ident for t in threading.enumerate()}
@@ -140,6 +144,8 @@ def main() -> None:  # noqa: C901 - one linear script
     def save(obj, name):
         """Results go to a file the parent reads; with IPC their GPU tensors stay here, described in it."""
         path = os.path.join(workdir, name)
+        if ipc:
+            torch.cuda.synchronize()  # the parent reads the memory without waiting on anything
         torch.save(cuda_ipc.export(torch, obj, _EXPORTED) if ipc else obj, path)
         return path
 

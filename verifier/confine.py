@@ -12,14 +12,22 @@ except
   * kernel and memory filesystems (``/proc``, ``/sys``, ``/dev``, tmpfs such as ``/dev/shm``, which
     CUDA IPC and torch's shared memory use).
 
+The GPU lock directory is covered by an empty tmpfs (the candidate must not hold the lock). Then the
+process enters a nested user + mount namespace, which locks all of this: as root of its own namespace
+the candidate could otherwise simply remount ``/`` writable again.
+
 Nothing changes outside the namespace: ``confine`` refuses to run outside a user namespace of its own,
 and inside one a mount can only change a mount namespace that namespace owns.
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import subprocess
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
 
 # filesystems left as they are: kernel interfaces and memory-backed scratch space
 KEEP_FSTYPES = {
@@ -59,8 +67,25 @@ def in_user_namespace() -> bool:
     return rows != [["0", "0", "4294967295"]]
 
 
-def confine(writable: list[str]) -> tuple[bool, str]:
-    """Make everything read-only but ``writable`` (directories) and KEEP_FSTYPES. (done, what happened)."""
+def _lock_mounts() -> str | None:
+    """Enter a nested user + mount namespace: the mounts copied into it are locked as they are (the
+    candidate, root of the new namespace, can no longer remount them writable or unmount what hides
+    something). Must run while the process has a single thread. None, or why it failed."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0:
+        return f"unshare: {os.strerror(ctypes.get_errno())}"
+    try:
+        for name, text in (("setgroups", "deny"), ("uid_map", "0 0 1"), ("gid_map", "0 0 1")):
+            with open(f"/proc/self/{name}", "w") as f:
+                f.write(text)
+    except OSError as e:
+        return f"id maps: {e}"
+    return None
+
+
+def confine(writable: list[str], hidden: list[str] = ()) -> tuple[bool, str]:
+    """Make everything read-only but ``writable`` (directories) and KEEP_FSTYPES, cover ``hidden``
+    directories with an empty tmpfs, and lock it all. (done, what happened)."""
     if not in_user_namespace():
         return False, "not in a user namespace of its own"
     mount = shutil.which("mount") or "/bin/mount"
@@ -91,6 +116,14 @@ def confine(writable: list[str]) -> tuple[bool, str]:
             made += 1
     if any(p == "/" for p, _ in mounts()) and any(f.startswith("/: ") for f in failed):
         return False, "could not make / read-only: " + "; ".join(failed)[:300]
+    for d in hidden:
+        if d and os.path.isdir(d):
+            err = run("-t", "tmpfs", "-o", "size=64k,mode=0555", "tmpfs", d)
+            if err:
+                return False, f"hide {d}: {err}"
+    err = _lock_mounts()
+    if err:
+        return False, "read-only but not locked (the candidate could undo it): " + err
     what = f"{made} filesystem(s) read-only, writable: {', '.join(keep)}"
     if failed:
         what += f"; left writable: {'; '.join(failed)[:300]}"

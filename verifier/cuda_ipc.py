@@ -7,7 +7,9 @@ per candidate. Instead the candidate's process exports each tensor as a CUDA IPC
 anything from the candidate's side) and the parent maps the same device memory.
 
 The candidate's process keeps the exported tensors alive until the parent's next command; the parent drops
-its mappings before sending it. Whether IPC works between the two processes (it may not inside some
+its mappings before sending it. The parent trusts nothing in a descriptor: it uses its own reference
+counter and no events, checks sizes and offsets, and checks that the mapping lies inside the allocation
+the handle names (``_open``). Whether IPC works between the two processes (it may not inside some
 namespaces) is probed once per candidate process with a known tensor, before the candidate is imported;
 without it, tensors travel through the file as before.
 """
@@ -19,18 +21,20 @@ MARK = "__cuda_ipc__"
 PROBE_LEN = 64
 
 
+MAX_DIMS = 16
+MAX_BYTES = 1 << 40
+
+
 def export(torch: Any, obj: Any, keep: list[Any]) -> Any:
-    """``obj`` with every CUDA tensor replaced by a descriptor; the tensors are appended to ``keep``."""
+    """``obj`` with every CUDA tensor replaced by a descriptor; the tensors are appended to ``keep``.
+    The caller synchronises the device first: the parent reads the memory without waiting on events."""
     if isinstance(obj, torch.Tensor) and obj.is_cuda:
         t = obj.detach()
         keep.append(t)
-        storage = t.untyped_storage()
-        dev, handle, size_b, off_b, rc_handle, rc_off, ev_handle, ev_sync = storage._share_cuda_()
+        _dev, handle, size_b, off_b, _rc, _rc_off, _ev, _ev_sync = t.untyped_storage()._share_cuda_()
         return {MARK: True, "dtype": str(t.dtype).replace("torch.", ""), "size": list(t.shape),
-                "stride": list(t.stride()), "offset": int(t.storage_offset()), "device": int(dev),
-                "handle": bytes(handle).hex(), "storage_size": int(size_b), "storage_offset": int(off_b),
-                "rc_handle": bytes(rc_handle).hex(), "rc_offset": int(rc_off),
-                "ev_handle": bytes(ev_handle).hex() if ev_handle else None, "ev_sync": bool(ev_sync)}
+                "stride": list(t.stride()), "offset": int(t.storage_offset()), "handle": bytes(handle).hex(),
+                "storage_size": int(size_b), "storage_offset": int(off_b)}
     if isinstance(obj, dict):
         return {k: export(torch, v, keep) for k, v in obj.items()}
     if isinstance(obj, list):
@@ -40,19 +44,72 @@ def export(torch: Any, obj: Any, keep: list[Any]) -> Any:
     return obj
 
 
+_OWN_REF_COUNTER: list[Any] = []  # (tensor kept alive, handle, offset)
+
+
+def _own_ref_counter(torch: Any) -> tuple[bytes, int]:
+    """A reference counter of this process's own, for the storages it maps. torch decrements the counter
+    it is given when a mapped storage is freed; one named by the candidate would let it choose which word
+    of which shared-memory file this process decrements."""
+    if not _OWN_REF_COUNTER:
+        t = torch.zeros(1, device="cuda")
+        _dev, _h, _s, _o, rc, rc_off, _ev, _sync = t.untyped_storage()._share_cuda_()
+        _OWN_REF_COUNTER.append((t, bytes(rc), int(rc_off)))
+    return _OWN_REF_COUNTER[0][1], _OWN_REF_COUNTER[0][2]
+
+
+def _allocation_range(ptr: int) -> tuple[int, int]:
+    """(base, size) of the device allocation holding ``ptr`` (CUDA driver API)."""
+    import ctypes
+
+    lib = ctypes.CDLL("libcuda.so.1")
+    fn = lib.cuMemGetAddressRange_v2
+    fn.argtypes = [ctypes.POINTER(ctypes.c_ulonglong), ctypes.POINTER(ctypes.c_size_t), ctypes.c_ulonglong]
+    base, size = ctypes.c_ulonglong(0), ctypes.c_size_t(0)
+    rc = fn(ctypes.byref(base), ctypes.byref(size), ctypes.c_ulonglong(ptr))
+    if rc != 0:
+        raise ValueError(f"cuMemGetAddressRange failed ({rc})")
+    return int(base.value), int(size.value)
+
+
+def _int(x: Any, lo: int = 0, hi: int = MAX_BYTES) -> int:
+    if not isinstance(x, int) or isinstance(x, bool) or not lo <= x <= hi:
+        raise ValueError(f"bad value in a tensor descriptor: {x!r}")
+    return x
+
+
 def _open(torch: Any, d: dict[str, Any]) -> Any:
-    dtype = getattr(torch, str(d["dtype"]))
+    """Map a descriptor written by the candidate's process, checking everything it says: the candidate
+    may have written it. The mapping must lie inside the one allocation the handle names."""
+    dtype = getattr(torch, str(d["dtype"]), None)
     if not isinstance(dtype, torch.dtype):
         raise ValueError(f"not a dtype: {d['dtype']!r}")
-    size, stride = [int(x) for x in d["size"]], [int(x) for x in d["stride"]]
-    if int(d["storage_size"]) == 0:
+    if not isinstance(d["size"], list) or not isinstance(d["stride"], list) or len(d["size"]) != len(d["stride"]) \
+            or len(d["size"]) > MAX_DIMS:
+        raise ValueError("bad shape in a tensor descriptor")
+    size, stride = [_int(x) for x in d["size"]], [_int(x) for x in d["stride"]]
+    offset, storage_size, storage_offset = _int(d["offset"]), _int(d["storage_size"]), _int(d["storage_offset"])
+    item = torch.empty(0, dtype=dtype).element_size()
+    numel = 1
+    for n in size:
+        numel *= n
+    if numel == 0:
         return torch.empty(size, dtype=dtype, device="cuda")
-    ev = bytes.fromhex(d["ev_handle"]) if d.get("ev_handle") else None
-    storage = torch.UntypedStorage._new_shared_cuda(int(d["device"]), bytes.fromhex(d["handle"]), int(d["storage_size"]),
-                                                    int(d["storage_offset"]), bytes.fromhex(d["rc_handle"]),
-                                                    int(d["rc_offset"]), ev, bool(d["ev_sync"]))
+    last = offset + sum((n - 1) * st for n, st in zip(size, stride))
+    if (last + 1) * item > storage_size:
+        raise ValueError("a tensor descriptor reaches past its storage")
+    handle = bytes.fromhex(str(d["handle"]))
+    if len(handle) != 64:  # sizeof(cudaIpcMemHandle_t)
+        raise ValueError("bad CUDA IPC handle")
+    rc, rc_off = _own_ref_counter(torch)
+    storage = torch.UntypedStorage._new_shared_cuda(torch.cuda.current_device(), handle, storage_size,
+                                                    storage_offset, rc, rc_off, b"", False)
+    ptr = storage.data_ptr()
+    base, span = _allocation_range(ptr)
+    if base != ptr - storage_offset or storage_offset + storage_size > span:
+        raise ValueError("a tensor descriptor reaches outside the allocation its handle names")
     typed = torch.storage.TypedStorage(wrap_storage=storage, dtype=dtype, _internal=True)
-    return torch._utils._rebuild_tensor(typed, int(d["offset"]), tuple(size), tuple(stride))
+    return torch._utils._rebuild_tensor(typed, offset, tuple(size), tuple(stride))
 
 
 def import_(torch: Any, obj: Any) -> Any:
@@ -69,9 +126,12 @@ def import_(torch: Any, obj: Any) -> Any:
 
 
 def probe(torch: Any, keep: list[Any]) -> dict[str, Any] | None:
-    """A known tensor's descriptor (sent with ``ready``), or None when this build cannot export."""
+    """A known tensor's descriptor (sent with ``ready``, before the candidate exists), or None when this
+    build cannot export. The parent opens it through the same checks as real results."""
     try:
-        return export(torch, torch.arange(PROBE_LEN, device="cuda", dtype=torch.float32), keep)
+        t = torch.arange(PROBE_LEN, device="cuda", dtype=torch.float32)
+        torch.cuda.synchronize()
+        return export(torch, t, keep)
     except Exception:  # noqa: BLE001
         return None
 

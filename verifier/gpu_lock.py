@@ -10,6 +10,7 @@ processes, verifier services and workers on one host, and the kernel drops it wh
 from __future__ import annotations
 
 import fcntl
+import math
 import os
 import time
 from typing import Any
@@ -26,25 +27,47 @@ def gpu_key(torch: Any) -> str:
     return "gpu-" + (os.environ.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0] or "0")
 
 
+class LockTimeout(Exception):
+    pass
+
+
 class GpuLock:
     """Shared/exclusive lock on one GPU. ``acquire`` returns the seconds spent waiting."""
 
-    def __init__(self, key: str, lock_dir: str | None = None):
+    def __init__(self, key: str, lock_dir: str | None = None, dir_fd: int | None = None):
+        """``dir_fd``: an open descriptor of the lock directory (the candidate's process opens it before
+        the directory is hidden from it)."""
         d = lock_dir or os.environ.get("VERIFIER_LOCK_DIR") or LOCK_DIR_DEFAULT
-        os.makedirs(d, exist_ok=True)
-        self.path = os.path.join(d, "".join(c if c.isalnum() or c in "-_." else "_" for c in key) + ".lock")
+        if dir_fd is None:
+            os.makedirs(d, exist_ok=True)
+        self.dir_fd = dir_fd
+        self.name = "".join(c if c.isalnum() or c in "-_." else "_" for c in key) + ".lock"
+        self.path = os.path.join(d, self.name)
         self.fd: int | None = None
         self.mode: str | None = None
         self.waited_s = 0.0  # total, for the verdict's detail
 
-    def acquire(self, mode: str) -> float:
+    def acquire(self, mode: str, deadline: float = math.inf) -> float:
+        """Wait for the lock until ``deadline`` (time.monotonic()); LockTimeout after that."""
         assert mode in ("shared", "exclusive")
         if self.mode == mode:
             return 0.0
         if self.fd is None:
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            if self.dir_fd is not None:
+                self.fd = os.open(self.name, os.O_RDWR | os.O_CREAT, 0o666, dir_fd=self.dir_fd)
+            else:
+                self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         t = time.monotonic()
-        fcntl.flock(self.fd, fcntl.LOCK_SH if mode == "shared" else fcntl.LOCK_EX)
+        op = fcntl.LOCK_SH if mode == "shared" else fcntl.LOCK_EX
+        while True:
+            try:
+                fcntl.flock(self.fd, op | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    self.waited_s += time.monotonic() - t
+                    raise LockTimeout(f"the GPU was not free for {mode} use within the time limit") from None
+                time.sleep(0.01)
         self.mode = mode
         waited = time.monotonic() - t
         self.waited_s += waited
@@ -63,7 +86,7 @@ class NoLock:
 
     waited_s = 0.0
 
-    def acquire(self, mode: str) -> float:
+    def acquire(self, mode: str, deadline: float = math.inf) -> float:
         return 0.0
 
     def release(self) -> None:

@@ -27,6 +27,33 @@ def load_problem(path: str, name: str) -> Any:
     return mod
 
 
+def load_problem_source(source: str, name: str) -> Any:
+    """The problem as a module made from its source, with no file behind it (the parent keeps none a
+    candidate could replace). ``linecache`` gets the source, so tracebacks and inspect still work."""
+    import linecache
+    import types
+
+    filename = f"<problem {name}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    mod = types.ModuleType(name)
+    mod.__file__ = filename
+    sys.modules[name] = mod
+    try:
+        exec(compile(source, filename, "exec"), mod.__dict__)  # noqa: S102 - the problem is trusted code
+    except BaseException:
+        sys.modules.pop(name, None)
+        linecache.cache.pop(filename, None)
+        raise
+    return mod
+
+
+def forget_problem(name: str) -> None:
+    import linecache
+
+    sys.modules.pop(name, None)
+    linecache.cache.pop(f"<problem {name}>", None)
+
+
 def init_inputs(torch: Any, mod: Any, seed: int) -> list[Any]:
     torch.manual_seed(seed)
     return list(mod.get_init_inputs())

@@ -1,23 +1,20 @@
 """The reference side (parent process): load the problem, run ``Model`` on every seed, keep the results.
 
-The reference's results stay in this process. The candidate's process gets only the job (``Reference.job``:
+The reference's results stay in this process, and so does the problem: it is loaded from its source, with
+no file a candidate could replace. The candidate's process gets only the job (``Reference.job``:
 seeds and output sizes) and builds the same weights and inputs itself (``verifier.problem_inputs``).
 A warm verifier (``verifier.service``) keeps a prepared Reference for the next candidate of the same problem.
 """
 from __future__ import annotations
 
-import os
-import shutil
-import sys
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from verifier import sandbox
 from verifier.harness import NON_WORK_ATEN, record_aten_ops
-from verifier.problem_inputs import (B_SEED_OFFSET, C_SEED_OFFSET, init_inputs, load_problem, make_inputs,
-                                     reference_state)
+from verifier.problem_inputs import (B_SEED_OFFSET, C_SEED_OFFSET, forget_problem, init_inputs,
+                                     load_problem_source, make_inputs, reference_state)
 from verifier.verify import problem_hash
 
 PROBLEM_FILE = "problem.py"
@@ -71,10 +68,7 @@ class Reference:
         self.source = req["problem_source"]
         self.phash = problem_hash(self.source)
         self.key = cache_key(req, device)
-        self.dir = sandbox.make_workdir()
-        self.path = os.path.join(self.dir, PROBLEM_FILE)
-        with open(self.path, "w", encoding="utf-8") as f:
-            f.write(self.source)
+        self.name = f"kernel_problem_{self.phash}"
         self.trials: list[Trial] = []
         self.timing_inputs: list[list[Any]] = []
         self.timing_refs: list[list[Any]] = []
@@ -87,10 +81,8 @@ class Reference:
         self._hidden: dict[str, tuple[Trial | None, str]] = {}
 
     def close(self) -> None:
-        for name in list(sys.modules):
-            if name.startswith(f"kernel_problem_{self.phash}"):
-                sys.modules.pop(name, None)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        forget_problem(self.name)
+        forget_problem(self.name + "_hidden")
 
     def _call(self, model: Any, inputs: list[Any]) -> tuple[list[Any], list[Any]]:
         x = _clone(inputs)
@@ -105,7 +97,7 @@ class Reference:
         return model.to(self.device)
 
     def prepare(self) -> None:
-        self.mod = load_problem(self.path, f"kernel_problem_{self.phash}")
+        self.mod = load_problem_source(self.source, self.name)
         for i, seed in enumerate(self.seeds):
             model = self._model(self.mod, seed)
             a = make_inputs(torch, self.mod, seed, self.device)
@@ -155,19 +147,16 @@ class Reference:
 
     def _hidden_trial(self, variant_source: str) -> tuple[Trial | None, str]:
         seed = self.trials[0].seed
-        path = os.path.join(self.dir, HIDDEN_PROBLEM_FILE)
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(variant_source)
-        name = f"kernel_problem_{self.phash}_hidden"
+        name = self.name + "_hidden"
         try:
-            mod = load_problem(path, name)
+            mod = load_problem_source(variant_source, name)
             model = self._model(mod, seed)
             a = make_inputs(torch, mod, seed, self.device)
             ref_a, post_a = self._call(model, a)
         except Exception as e:  # noqa: BLE001 - the problem does not allow this shape
             return None, f"the variant reference failed: {type(e).__name__}: {e}"[:300]
         finally:
-            sys.modules.pop(name, None)
+            forget_problem(name)
 
         def shapes(xs: list[Any]) -> list[Any]:
             return [tuple(x.shape) if isinstance(x, torch.Tensor) else None for x in xs]

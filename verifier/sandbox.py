@@ -128,7 +128,7 @@ def start_runner(device: str, use_netns: bool) -> RunnerProcess:
     cfg: dict[str, Any] = {"workdir": workdir, "device": device, "build_cache": os.path.join(ddir, "torch_extensions"),
                            "cuda_arch": os.environ.get("VERIFIER_CUDA_ARCH"), "gpu_lock_dir": lock_dir}
     if use_netns and mountns_available():  # what stays writable when the process confines itself
-        cfg["confine"] = [workdir, os.path.join(ddir, "triton_cache"), os.path.join(ddir, "torch_extensions"), lock_dir]
+        cfg["confine"] = [workdir, os.path.join(ddir, "triton_cache"), os.path.join(ddir, "torch_extensions")]
     for d in ("triton_cache", "torch_extensions"):
         os.makedirs(os.path.join(ddir, d), exist_ok=True)
     cfg_path = os.path.join(workdir, "config.json")

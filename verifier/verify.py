@@ -221,8 +221,12 @@ class Verification:
 
     # ---- main -----------------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
+        from verifier.gpu_lock import LockTimeout
+
         try:
             return self._run()
+        except LockTimeout as e:  # other verifications held the GPU the whole time: try again later
+            return self.finish("infra_error", f"{e} ({self.req['timeout_s']:g} s)")
         except Exception as e:  # noqa: BLE001 - an infrastructure failure becomes a verdict
             import traceback
 
@@ -330,7 +334,7 @@ class Verification:
         self.ipc = self.device == "cuda" and cuda_ipc.probe_works(self.torch, ev.get("ipc_probe"))
         self.detail["cuda_ipc"] = self.ipc
         # the candidate's clock starts when its process was ready and had been asked to import it
-        started = max(self.runner.t_spawn + float(ev.get("t", 0.0)), self.t_import_sent)
+        started = max(self._event_time(ev), self.t_import_sent)
         self.deadline = started + req["timeout_s"]
         ev = self.wait_event({"imported"})
         if ev is None:
@@ -340,9 +344,9 @@ class Verification:
             return self.finish(ev["kind"], ev["message"])
         import_s = ev.get("import_s", 0.0)
         # time the candidate's process spent waiting for the reference does not count against it
-        imported_at = self.runner.t_spawn + float(ev.get("t", 0.0))
+        imported_at = max(self._event_time(ev), started)
         self.deadline += max(0.0, time.monotonic() - imported_at)
-        self.deadline += self.lock.acquire("shared")
+        self.deadline += self.lock.acquire("shared", self.lock_deadline())
         self.send({"cmd": "job", "job": {**self.ref.job(reference.PROBLEM_FILE), "ipc": self.ipc}})
         t_job = time.monotonic()
         ev = self.wait_event({"correctness_done"})
@@ -375,7 +379,7 @@ class Verification:
             self.send({"cmd": "exit"})
             return self.finish("correct", self.correct_message)
         # ---- timing: nobody else runs kernels on this GPU meanwhile ----
-        self.deadline += self.lock.acquire("exclusive")
+        self.deadline += self.lock.acquire("exclusive", self.lock_deadline())
         t_tim = time.perf_counter()
         self.send({"cmd": "time", "min_trials": TIMING_MIN_TRIALS, "target_s": TIMING_TARGET_S, "max_trials": 5})
         ev = self.wait_event({"timing_done"})
@@ -397,6 +401,22 @@ class Verification:
         t_j = time.perf_counter()
         self._t_judge = t_j
         return judge.judge_timing(self, tres)
+
+    def lock_deadline(self) -> float:
+        """How long a verification may wait for the GPU: as long again as its own limit, no longer."""
+        return time.monotonic() + self.req["timeout_s"]
+
+    def _event_time(self, ev: dict[str, Any]) -> float:
+        """When the candidate's process says it sent ``ev``, on this process's clock, clamped to what is
+        possible: the candidate could write events itself, and must not move its own deadline."""
+        try:
+            t = float(ev.get("t", 0.0))
+        except (TypeError, ValueError):
+            t = 0.0
+        now = time.monotonic()
+        if not math.isfinite(t):
+            return now
+        return min(max(self.runner.t_spawn + t, self.runner.t_spawn), now)
 
     def load_results(self, path: str) -> dict[str, Any] | None:
         """What the candidate's process wrote (weights_only: no code runs here), with its GPU tensors mapped

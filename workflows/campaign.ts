@@ -91,19 +91,28 @@ export async function campaign(input: CampaignInput): Promise<CampaignEntry[]> {
         }
         // The id is taken: a search that finished in an earlier run (its result stands), or one of that
         // run's children still being terminated (wait for it to close, then start it again).
-        const existing = await describeSearch(entry.searchId);
+        let existing;
+        try {
+          existing = await describeSearch(entry.searchId);
+        } catch (describeErr) {
+          entry.status = 'failed';
+          entry.error = `could not tell what became of search ${entry.searchId}: ${describeErr instanceof Error ? describeErr.message : String(describeErr)}`;
+          return;
+        }
         if (existing.status === 'COMPLETED') {
           entry.status = 'kept';
           entry.keptSolved = existing.solved ?? undefined;
           entry.bestSpeedup = existing.bestSpeedup;
           return;
         }
-        if (existing.status === 'RUNNING' && attempt >= TERMINATING_POLLS) {
+        if (attempt >= TERMINATING_POLLS) {
           entry.status = 'failed';
-          entry.error = `a search with id ${entry.searchId} is still running (not started by this campaign run)`;
+          entry.error = `a search with id ${entry.searchId} is still ${existing.status.toLowerCase()} (not started by this campaign run)`;
           return;
         }
-        if (existing.status === 'RUNNING') await sleep(TERMINATING_POLL);
+        // RUNNING: being terminated, wait; closed otherwise (terminated, failed, …): start it again at
+        // once, and wait between later tries (a status this code does not know must not spin)
+        if (existing.status === 'RUNNING' || attempt > 0) await sleep(TERMINATING_POLL);
       }
     }
   }

@@ -67,7 +67,8 @@ export async function kernelSearch(input: SearchInput, carried?: CarriedState): 
   // Verification goes to the GPU task queue; a verdict is data, so only infrastructure failures retry.
   const { verifyKernel } = proxyActivities<Activities>({
     taskQueue: options.gpuTaskQueue,
-    startToCloseTimeout: `${options.verifyTimeoutS + 120} seconds`,
+    // the candidate's limit, as long again waiting for its GPU, and the verifier's own work (SERVICE_MARGIN_S)
+    startToCloseTimeout: `${2 * options.verifyTimeoutS + 480} seconds`,
     // A GPU worker that dies mid-verification is noticed after this long and the candidate retried elsewhere.
     heartbeatTimeout: '15 seconds',
     cancellationType: ActivityCancellationType.TRY_CANCEL,

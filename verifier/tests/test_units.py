@@ -168,3 +168,33 @@ def test_netns_start_failure_falls_back(monkeypatch):
     v = vmod.verify_request(vmod.parse_request(json.dumps(request("elementwise_add", "add_correct"))))
     assert v["status"] == "correct", v["message"]
     assert v["env"]["network_isolated"] is False
+
+
+def test_cuda_ipc_descriptors_are_checked_before_anything_is_mapped():
+    """The candidate's process writes the descriptors the parent maps: sizes, offsets and types that do
+    not add up are refused before torch or the driver see them (the mapping itself needs a GPU)."""
+    import torch
+
+    from verifier import cuda_ipc
+
+    good = {cuda_ipc.MARK: True, "dtype": "float32", "size": [4, 4], "stride": [4, 1], "offset": 0,
+            "handle": "00" * 64, "storage_size": 64, "storage_offset": 0}
+    bad = [
+        {"storage_size": 0},                     # empty storage for 16 elements: would hand out fresh memory
+        {"storage_size": 60},                    # the tensor reaches past its storage
+        {"offset": 1},                           # likewise, by its offset
+        {"stride": [5, 1]},                      # likewise, by its strides
+        {"offset": -1}, {"storage_offset": -8},  # negative offsets
+        {"dtype": "Tensor"}, {"dtype": "__class__"},
+        {"size": [4]},                           # size and stride disagree
+        {"size": [True, 4]},                     # not integers
+        {"handle": "00" * 8},                    # not a CUDA IPC handle
+    ]
+    for change in bad:
+        with pytest.raises(ValueError):
+            cuda_ipc._open(torch, {**good, **change})
+    # a well-formed descriptor gets as far as the mapping, which needs CUDA
+    with pytest.raises(Exception) as e:
+        cuda_ipc._open(torch, good)
+    assert not isinstance(e.value, ValueError) or "CUDA" in str(e.value) or "cuda" in str(e.value)
+    assert cuda_ipc.probe_works(torch, good) is False

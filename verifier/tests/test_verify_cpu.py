@@ -167,7 +167,7 @@ def test_tolerance_override():
     assert v["status"] == "correct", v["message"]
 
 
-def test_job_holds_no_tensors_and_both_sides_draw_the_same_inputs():
+def test_job_holds_no_tensors_and_both_sides_draw_the_same_inputs(tmp_path):
     """The candidate's process gets seeds and sizes only (never results) and draws the inputs itself; the
     values must be exactly the reference's, or every verdict would be wrong."""
     import torch
@@ -192,7 +192,9 @@ def test_job_holds_no_tensors_and_both_sides_draw_the_same_inputs():
         assert all(isinstance(x, (int, str, bool)) for x in leaves(job)), job
         assert json.loads(json.dumps(job)) == job
         # the runner's side: a fresh module from the same file, the same seed
-        mod = pin.load_problem(ref.path, "kernel_problem_runner_side")
+        path = tmp_path / PROBLEM_FILE
+        path.write_text(req["problem_source"])
+        mod = pin.load_problem(str(path), "kernel_problem_runner_side")
         for tr in ref.trials[:1]:
             xs = pin.make_inputs(torch, mod, tr.seed, "cpu")
             assert all(torch.equal(x, y) for x, y in zip(xs, tr.inputs_a))
