@@ -9,8 +9,9 @@ except
 
   * its private working directory (also ``HOME`` and ``TMPDIR``), the Triton cache and the extension
     build cache (a CUDA candidate compiles there), the GPU lock directory;
-  * kernel and memory filesystems (``/proc``, ``/sys``, ``/dev``, tmpfs such as ``/dev/shm``, which
-    CUDA IPC and torch's shared memory use).
+  * kernel and memory filesystems (``/proc``, ``/sys``, ``/dev``, tmpfs), with ``/dev/shm`` replaced by a
+    private, empty one (other candidates' directories live there) into which its own directory is put
+    back.
 
 The GPU lock directory is covered by an empty tmpfs (the candidate must not hold the lock). Then the
 process enters a nested user + mount namespace, which locks all of this: as root of its own namespace
@@ -96,6 +97,24 @@ def confine(writable: list[str], hidden: list[str] = ()) -> tuple[bool, str]:
         r = subprocess.run([mount, *args], capture_output=True, text=True)
         return None if r.returncode == 0 else (r.stderr.strip() or f"exit {r.returncode}")
 
+    # /dev/shm holds the other candidates' directories: a private one, with only this one's put back
+    shm = "/dev/shm"
+    own = [os.path.realpath(d) for d in writable if d and os.path.realpath(d).startswith(shm + "/")]
+    if os.path.isdir(shm):
+        fds = {d: os.open(d, os.O_RDONLY | os.O_DIRECTORY) for d in own}
+        try:
+            err = run("-t", "tmpfs", "-o", "mode=1777", "tmpfs", shm)
+            if err:
+                return False, f"private {shm}: {err}"
+            for d, fd in fds.items():
+                os.makedirs(d, exist_ok=True)
+                # the directory left behind under the new tmpfs, reached through the descriptor
+                err = run("--no-canonicalize", "--bind", f"/proc/{os.getpid()}/fd/{fd}", d)
+                if err:
+                    return False, f"bind {d}: {err}"
+        finally:
+            for fd in fds.values():
+                os.close(fd)
     keep = []
     for d in writable:
         if d and os.path.isdir(d):
