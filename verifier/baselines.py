@@ -94,6 +94,11 @@ def measure(ref: Any, gpu: str) -> dict[str, Any]:
             out["compile_trials"] = comp["trials"]
         except Exception as e:  # noqa: BLE001
             out["compile_error"] = f"{type(e).__name__}: {e}"[:300]
+        finally:
+            try:  # a warm verifier lives through many problems: drop the compiled graphs once measured
+                torch._dynamo.reset()
+            except Exception:  # noqa: BLE001
+                pass
         out["compile_s"] = time.perf_counter() - t1
     out.update(_flex_baseline(ref, bench, sets))
     # roofline lower bound
