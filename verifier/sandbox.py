@@ -148,6 +148,20 @@ def start_runner(device: str, use_netns: bool) -> RunnerProcess:
     return RunnerProcess(proc, ctl_fd, workdir, device, use_netns, t)
 
 
+def child_pids_of(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/children") as f:
+                    out += [int(p) for p in f.read().split()]
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return out
+
+
 def kill_group(proc: subprocess.Popen) -> None:
     try:
         os.killpg(proc.pid, 9)

@@ -68,6 +68,36 @@ class WarmState:
         self.prespawn()
         return runner
 
+    def reap_strays(self) -> list[int]:
+        """Kill what a finished candidate left running. This process is a child subreaper (``serve``), so a
+        process the candidate detached (double fork, new session) lands here when its candidate process is
+        killed; it is told apart from this process's own helpers (torch.compile's workers) by running in
+        another user namespace. The spares are spared. Returns the pids killed."""
+        import signal
+
+        try:
+            mine = os.readlink("/proc/self/ns/user")
+        except OSError:
+            return []
+        spares = {r.proc.pid for r in self.spares}
+        killed = []
+        for pid in sandbox.child_pids_of(os.getpid()):
+            if pid in spares:
+                continue
+            try:
+                if os.readlink(f"/proc/{pid}/ns/user") == mine:
+                    continue
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            except OSError:
+                continue
+        for pid in killed:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+        return killed
+
     def netns_failed(self) -> None:
         """A candidate process could not start inside a network namespace here: stop asking for one."""
         self.use_netns = False
@@ -116,6 +146,12 @@ def serve(device: str) -> int:
     sys.stdout = sys.stderr
     warm = WarmState(device)
     lines: queue.Queue[str | None] = queue.Queue()
+    try:  # orphans of candidate processes come here, not to init (see WarmState.reap_strays)
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except Exception:  # noqa: BLE001 - not Linux
+        pass
 
     idle = threading.Event()
 
@@ -156,6 +192,10 @@ def serve(device: str) -> int:
                 answer["detail"] = clean_json(LAST_DETAIL)
             proto.write(json.dumps(answer, allow_nan=False) + "\n")
             proto.flush()
+            stray = warm.reap_strays()
+            if stray:
+                print(f"[verifier] killed {len(stray)} process(es) a candidate left behind: {stray}", file=sys.stderr,
+                      flush=True)
             warm.prespawn()  # the next candidate's process starts while the worker fetches the next task
     finally:
         warm.close()

@@ -138,3 +138,32 @@ def test_gpu_lock_timing_excludes_everyone_else(tmp_path):
     assert started.wait(5)
     d.release()
     t.join()
+
+
+def test_serve_kills_what_a_candidate_leaves_behind(tmp_path):
+    """A candidate that detaches a process (double fork, new session) does not leave it running: the
+    service is its subreaper and kills it once the verdict is out."""
+    from verifier import sandbox
+
+    if not sandbox.netns_available():
+        import pytest
+
+        pytest.skip("strays are told apart by their user namespace: unshare does not work here")
+    tmp, proc = _serve(tmp_path)
+    try:
+        proc.stdin.write(json.dumps({"id": "d", "request": request("elementwise_add", "daemon_leftover")}) + "\n")
+        proc.stdin.flush()
+        out = json.loads(proc.stdout.readline())
+        assert out["id"] == "d" and out["verdict"]["status"] in ("correct", "rejected"), out["verdict"]["message"]
+        time.sleep(1.0)
+        strays = [p for p in _runner_pids_under(str(tmp)) if not os.path.exists(_config_of(p))]
+        assert strays == [], f"processes of a finished candidate still running: {strays}"
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=30)
+
+
+def _config_of(pid: int) -> str:
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        cmd = f.read().decode(errors="replace").split("\0")
+    return next((c for c in cmd if c.endswith("config.json")), "")
