@@ -148,7 +148,8 @@ def start_runner(device: str, use_netns: bool) -> RunnerProcess:
     return RunnerProcess(proc, ctl_fd, workdir, device, use_netns, t)
 
 
-def child_pids_of(pid: int) -> list[int]:
+def child_pids_of(pid: int | str) -> list[int]:
+    """Children of process ``pid`` ("self" for this one), from every thread's /proc list."""
     out: list[int] = []
     try:
         for tid in os.listdir(f"/proc/{pid}/task"):
