@@ -103,9 +103,10 @@ _services: list[Any] = []
 
 def verify(prob: Path, cand: Path, backend: str, device: str, data_dir: Path, env_extra: dict[str, str] | None = None,
            timeout_s: float = 300, seeds: list[int] | None = None) -> tuple[dict[str, Any], float, str]:
-    if not ONESHOT:
-        from verifier_client import WarmVerifier, request
+    from verifier_client import WarmVerifier, request
 
+    req = request(prob, cand, backend, device, timeout_s, seeds)
+    if not ONESHOT:
         key = json.dumps(env_extra or {}, sort_keys=True)
         services = getattr(_local, "services", None)
         if services is None:
@@ -114,13 +115,9 @@ def verify(prob: Path, cand: Path, backend: str, device: str, data_dir: Path, en
             services[key] = WarmVerifier(device, data_dir, env_extra=env_extra)
             _services.append(services[key])
         svc = services[key]
-        v, wall, detail = svc.verify(request(prob, cand, backend, device, timeout_s, seeds))
+        v, wall, detail = svc.verify(req)
         v["_detail"] = detail
         return v, wall, svc.stderr_tail[-3000:]
-    req = {"problem_id": prob.stem, "problem_source": prob.read_text(), "candidate_source": cand.read_text(),
-           "backend": backend, "device": device, "timeout_s": timeout_s, "timing": True}
-    if seeds is not None:
-        req["seeds"] = seeds
     env = dict(os.environ)
     env["VERIFIER_DATA_DIR"] = str(data_dir)
     env["VERIFIER_DEBUG"] = "1"

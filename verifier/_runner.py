@@ -273,7 +273,7 @@ def main() -> None:  # noqa: C901 - one linear script
         os._exit(0)
     model = models[0]
     seed0 = job["seeds"][0]
-    sets = [inputs(problem, seed0 + off) for off in (0, pin.B_SEED_OFFSET, pin.C_SEED_OFFSET)]
+    sets = [inputs(problem, seed0 + off) for off in pin.TIMING_SEED_OFFSETS]
     t_tim = _perf()
     tres: dict = {"observations": []}
     try:
@@ -289,7 +289,7 @@ def main() -> None:  # noqa: C901 - one linear script
     tres["timing_s"] = _perf() - t_tim
     path = save(tres, "out_timing.pt")
     send(ev="timing_done", path=path)
-    _next_command()  # the parent may still be reading the timed outputs (IPC): wait until it says so
+    _next_command()  # the parent may still be reading the timed outputs (IPC): wait until it ends this process
     _CTL.close()
     os._exit(0)
 

@@ -25,23 +25,36 @@ MAX_DIMS = 16
 MAX_BYTES = 1 << 40
 
 
+def _replace(obj: Any, swap: Any) -> Any:
+    """``obj`` (dicts, lists and tuples of things) with each part for which ``swap`` returns something
+    other than None replaced by that, looking at a container before its contents."""
+    new = swap(obj)
+    if new is not None:
+        return new
+    if isinstance(obj, dict):
+        return {k: _replace(v, swap) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_replace(v, swap) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(_replace(v, swap) for v in obj)
+    return obj
+
+
 def export(torch: Any, obj: Any, keep: list[Any]) -> Any:
     """``obj`` with every CUDA tensor replaced by a descriptor; the tensors are appended to ``keep``.
     The caller synchronises the device first: the parent reads the memory without waiting on events."""
-    if isinstance(obj, torch.Tensor) and obj.is_cuda:
-        t = obj.detach()
+
+    def describe(t: Any) -> dict[str, Any] | None:
+        if not (isinstance(t, torch.Tensor) and t.is_cuda):
+            return None
+        t = t.detach()
         keep.append(t)
         _dev, handle, size_b, off_b, _rc, _rc_off, _ev, _ev_sync = t.untyped_storage()._share_cuda_()
         return {MARK: True, "dtype": str(t.dtype).replace("torch.", ""), "size": list(t.shape),
                 "stride": list(t.stride()), "offset": int(t.storage_offset()), "handle": bytes(handle).hex(),
                 "storage_size": int(size_b), "storage_offset": int(off_b)}
-    if isinstance(obj, dict):
-        return {k: export(torch, v, keep) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [export(torch, v, keep) for v in obj]
-    if isinstance(obj, tuple):
-        return tuple(export(torch, v, keep) for v in obj)
-    return obj
+
+    return _replace(obj, describe)
 
 
 _OWN_REF_COUNTER: list[Any] = []  # (tensor kept alive, handle, offset)
@@ -114,15 +127,7 @@ def _open(torch: Any, d: dict[str, Any]) -> Any:
 
 def import_(torch: Any, obj: Any) -> Any:
     """``obj`` with every descriptor replaced by a tensor mapping the candidate process's memory."""
-    if isinstance(obj, dict):
-        if obj.get(MARK) is True:
-            return _open(torch, obj)
-        return {k: import_(torch, v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [import_(torch, v) for v in obj]
-    if isinstance(obj, tuple):
-        return tuple(import_(torch, v) for v in obj)
-    return obj
+    return _replace(obj, lambda d: _open(torch, d) if isinstance(d, dict) and d.get(MARK) is True else None)
 
 
 def probe(torch: Any, keep: list[Any]) -> dict[str, Any] | None:

@@ -13,6 +13,8 @@ from typing import Any
 
 B_SEED_OFFSET = 1_000_003  # the second call's values (caching check)
 C_SEED_OFFSET = 2_000_029  # the third timing input set
+# the timing's three input sets, from the first seed: its two correctness sets and one more
+TIMING_SEED_OFFSETS = (0, B_SEED_OFFSET, C_SEED_OFFSET)
 
 
 def load_problem(path: str, name: str) -> Any:

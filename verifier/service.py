@@ -110,15 +110,7 @@ class WarmState:
         if key in self.refs:
             self.refs.move_to_end(key)
             return self.refs[key]
-        ref = Reference(req, device)
-        try:
-            lock.acquire("shared")
-            ref.prepare()
-        except BaseException:
-            ref.close()
-            raise
-        finally:
-            lock.release()
+        ref = Reference.prepared(req, device, lock)
         self.refs[key] = ref
         while len(self.refs) > MAX_REFERENCES:
             _, old = self.refs.popitem(last=False)

@@ -124,14 +124,24 @@ class Verification:
         self.device = req["device"]
         self.v = empty_verdict(self.device)
         self.detail: dict[str, Any] = {}
-        self.proc = None
-        self.ctl_fd: int | None = None
         self.ctl_buf = b""
         self.events: list[dict[str, Any]] = []
-        self.workdir: str | None = None
         self.deadline = math.inf
         self.static = None
         self.torch: Any = None
+
+    # the candidate's process: what ``_start_runner`` took or started
+    @property
+    def proc(self) -> Any:
+        return self.runner.proc if self.runner is not None else None
+
+    @property
+    def ctl_fd(self) -> int | None:
+        return self.runner.ctl_fd if self.runner is not None else None
+
+    @property
+    def workdir(self) -> str | None:
+        return self.runner.workdir if self.runner is not None else None
 
     # ---- verdict helpers ---------------------------------------------------------------------------
     def finish(self, status: str, message: str) -> dict[str, Any]:
@@ -254,7 +264,6 @@ class Verification:
         self.runner = runner
         if self.warm is not None:
             self.warm.active = runner
-        self.proc, self.ctl_fd, self.workdir = runner.proc, runner.ctl_fd, runner.workdir
         self.ctl_buf, self.events = b"", []
         self.v["env"]["network_isolated"] = runner.netns
         for name, text in (("candidate.py", self.req["candidate_source"]), (PROBLEM_FILE, self.req["problem_source"])):
@@ -299,11 +308,8 @@ class Verification:
             if self.warm is not None:
                 self.ref = self.warm.reference(req, self.device, self.lock)
             else:
-                self.ref = reference.Reference(req, self.device)
+                self.ref = reference.Reference.prepared(req, self.device, self.lock)
                 self.own_ref = True
-                self.lock.acquire("shared")
-                self.ref.prepare()
-                self.lock.release()
         except Exception as e:  # noqa: BLE001
             import traceback
 
@@ -540,9 +546,10 @@ def verify_request(req: dict[str, Any], warm: Any = None) -> dict[str, Any]:
         detail = dict(ver.detail)
         detail["events"] = ver.events
         detail["gpu_lock_wait_s"] = getattr(ver.lock, "waited_s", 0.0)
+        text = json.dumps(detail, default=str)
         LAST_DETAIL.clear()
-        LAST_DETAIL.update(json.loads(json.dumps(detail, default=str)))
-        print("[verifier-detail] " + json.dumps(detail, default=str), file=sys.stderr, flush=True)
+        LAST_DETAIL.update(json.loads(text))
+        print("[verifier-detail] " + text, file=sys.stderr, flush=True)
     return verdict
 
 
