@@ -7,8 +7,8 @@ reduction and a matmul; each made new by a comment inside its kernel, so every o
 verified on GPU 0 by warm verifiers (`python -m verifier serve`) pulling from one queue, as the GPU
 worker's slots do:
   - per-gpu 1: one verifier, candidates one after another (compile, then run, then compile ...)
-  - per-gpu 2: two verifiers sharing the GPU; the verifier's GPU lock lets checks run side by side and
-    keeps timing exclusive, so one candidate compiles while the other runs.
+  - per-gpu N > 1: N verifiers sharing the GPU; the verifier's GPU lock lets checks run side by side and
+    keeps timing exclusive, so candidates compile while another runs.
 Each mode starts on empty caches (Triton, extension builds, references, baselines). nvidia-smi samples
 the GPU's utilisation (share of time a kernel was running) every 100 ms during the batch.
 
@@ -89,10 +89,75 @@ class Sampler:
         self.proc.terminate()
 
 
+def gpu_phase_share(rows: list[dict[str, Any]], wall_s: float) -> float | None:
+    """Share of the batch's wall time in which at least one verification was past its compile stage
+    (reference, correctness or timing work on the GPU, or waiting for the GPU lock): the union of those
+    intervals over the batch's wall time."""
+    spans = sorted((r["start"] + sum((r["stages"] or {}).get(k, 0) for k in ("static", "compile")), r["end"])
+                   for r in rows)
+    covered, cur_s, cur_e = 0.0, None, None
+    for s, e in spans:
+        if cur_e is None or s > cur_e:
+            covered += (cur_e - cur_s) if cur_e is not None else 0.0
+            cur_s, cur_e = s, e
+        else:
+            cur_e = max(cur_e, e)
+    covered += (cur_e - cur_s) if cur_e is not None else 0.0
+    return covered / wall_s if wall_s > 0 and rows else None
+
+
+def _descendants(pids: list[int]) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(d))
+    out, todo = [], list(pids)
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def memory_snapshot(service_pids: list[int]) -> dict[str, Any]:
+    """Host RSS and GPU memory of the verifier services and everything under them (their candidate
+    processes), as the worker's slots hold them between verifications."""
+    pids = _descendants(service_pids)
+    rss_kb = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/status") as f:
+                rss_kb += next(int(ln.split()[1]) for ln in f if ln.startswith("VmRSS:"))
+        except (OSError, StopIteration, ValueError):
+            pass
+    gpu_mib, gpu_procs = 0, 0
+    try:
+        q = subprocess.run(["nvidia-smi", "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"],
+                           capture_output=True, text=True, timeout=30).stdout
+        for line in q.strip().splitlines():
+            pid, mib = (x.strip() for x in line.split(","))
+            if int(pid) in pids:
+                gpu_mib += int(mib)
+                gpu_procs += 1
+        if gpu_procs == 0:  # PIDs of another namespace: the whole card's use (only the batch runs on it)
+            used = subprocess.run(["nvidia-smi", "-i", "0", "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
+                                  capture_output=True, text=True, timeout=30).stdout
+            gpu_mib = int(used.strip().splitlines()[0])
+    except Exception:  # noqa: BLE001 - no nvidia-smi
+        pass
+    return {"processes": len(pids), "host_rss_gib": round(rss_kb / 2**20, 2), "gpu_processes": gpu_procs,
+            "gpu_gib": round(gpu_mib / 1024, 2)}
+
+
 def run_mode(per_gpu: int, items: list[dict[str, Any]], sampler: Sampler, deadline: float) -> dict[str, Any]:
     data_dir = Path(tempfile.mkdtemp(prefix=f"kverify-batch{per_gpu}-"))
     services = [WarmVerifier("cuda", data_dir) for _ in range(per_gpu)]
-    time.sleep(8)  # the services import torch and start their spare candidate process, as a running worker has
+    time.sleep(12)  # the services import torch and start their spare candidate processes, as a running worker has
     todo: queue.Queue[dict[str, Any]] = queue.Queue()
     for it in items:
         todo.put(it)
@@ -126,6 +191,9 @@ def run_mode(per_gpu: int, items: list[dict[str, Any]], sampler: Sampler, deadli
     for th in threads:
         th.join()
     t_end = time.perf_counter()
+    time.sleep(8)  # the services refill their candidate processes: measure them as a worker at rest holds them
+    memory = memory_snapshot([svc.proc.pid for svc in services])
+    log(f"per-gpu {per_gpu}: memory at rest {memory}")
     for svc in services:
         svc.close()
     util, nsamples = sampler.mean(t_batch, t_end)
@@ -133,9 +201,13 @@ def run_mode(per_gpu: int, items: list[dict[str, Any]], sampler: Sampler, deadli
     return {"per_gpu": per_gpu, "done": len(rows), "of": len(items), "wall_s": t_end - t_batch,
             "candidates_per_min": 60 * len(rows) / (t_end - t_batch), "gpu_util_mean": util, "samples": nsamples,
             "correct": sum(r["status"] == "correct" for r in rows),
+            "gpu_phase": gpu_phase_share(rows, t_end - t_batch),
             "median_wall_triton": statistics.median(walls["triton"]) if walls["triton"] else None,
             "median_wall_cuda": statistics.median(walls["cuda"]) if walls["cuda"] else None,
             "compile_s_sum": sum((r["stages"] or {}).get("compile", 0) for r in rows),
+            "lock_wait_s_sum": sum(r["lock_wait_s"] or 0 for r in rows), "memory": memory,
+            # time inside a verification outside its stages: waiting for a candidate process, the reference
+            "outside_stages_s_sum": sum(r["wall_s"] - sum((r["stages"] or {}).values()) for r in rows),
             "rows": sorted(rows, key=lambda r: r["i"])}
 
 
@@ -164,12 +236,17 @@ def main() -> int:
     sampler.stop()
     lines = [f"GPU {env['gpu']}, torch {env['torch']}, {env['cpus']} CPU cores; batch of {args.n} candidates, cold caches",
              "", "| verifications per GPU | done | correct | batch wall s | candidates/min | GPU util mean % | "
-             "median wall Triton s | median wall CUDA s |", "|---|---|---|---|---|---|---|---|"]
+             "GPU phase % | median wall Triton s | median wall CUDA s | compile s (sum) | GPU-lock wait s (sum) | "
+             "outside stages s (sum) | at rest: processes, host RSS GiB, GPU GiB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         f = lambda x, nd=1: "–" if x is None else f"{x:.{nd}f}"  # noqa: E731
         lines.append(f"| {r['per_gpu']} | {r['done']}/{r['of']} | {r['correct']} | {f(r['wall_s'])} | "
-                     f"{f(r['candidates_per_min'])} | {f(r['gpu_util_mean'])} | {f(r['median_wall_triton'])} | "
-                     f"{f(r['median_wall_cuda'])} |")
+                     f"{f(r['candidates_per_min'])} | {f(r['gpu_util_mean'])} | "
+                     f"{f(None if r['gpu_phase'] is None else 100 * r['gpu_phase'])} | {f(r['median_wall_triton'])} | "
+                     f"{f(r['median_wall_cuda'])} | {f(r['compile_s_sum'])} | {f(r['lock_wait_s_sum'])} | "
+                     f"{f(r['outside_stages_s_sum'])} | {r['memory']['processes']}, {r['memory']['host_rss_gib']}, "
+                     f"{r['memory']['gpu_gib']} ({r['memory']['gpu_processes']} on the GPU) |")
     text = "\n".join(lines)
     (out / "gpu_batch.md").write_text(text + "\n")
     print("\n" + text)

@@ -68,6 +68,7 @@ CORRECT = [
 CHEATS = [
     (P("gp", "gpu_axpy"), P("gc", "cheat_side_stream_hidden"), "triton", "rejected", {"side-stream"}),
     (P("gp", "gpu_axpy"), P("gc", "cheat_side_stream_late"), "triton", "rejected", {"side-stream"}),
+    (P("gp", "gpu_axpy"), P("gc", "cheat_cuda_side_stream"), "cuda", "rejected", {"side-stream"}),
     (P("gp", "gpu_axpy"), P("gc", "cheat_cuda_stale"), "cuda", "rejected", {"stale-output"}),
     (P("gp", "gpu_axpy"), P("gc", "cheat_cuda_uninit"), "cuda", "rejected", {"uninitialised-read"}),
     (P("gp", "gpu_matmul"), P("gc", "cheat_cuda_fallback_hidden"), "cuda", "rejected", {"torch-fallback"}),
@@ -306,7 +307,8 @@ def main() -> int:
                 rows.append({"problem": pname, "candidate": cname, "backend": backend})
             row = next(r for r in rows if r["candidate"] == cname)
             row[phase] = {"status": v.get("status"), "wall_s": wall, "stages": v.get("stages"), "timing": v.get("timing"),
-                          "message": v.get("message", "")[:400], "cheats": v.get("cheats"), "detail": v.get("_detail")}
+                          "message": v.get("message", "")[:400], "cheats": v.get("cheats"), "detail": v.get("_detail"),
+                          "env": v.get("env")}
             if v.get("status") != "correct":
                 row[phase]["stderr_tail"] = err[-1500:]
             t = v.get("timing") or {}
@@ -372,6 +374,16 @@ def main() -> int:
         md.append(f"network namespace (VERIFIER_NETNS=1): status {report['netns']['status']}, "
                   f"network_isolated {report['netns']['network_isolated']}, "
                   f"filesystem_readonly {report['netns'].get('filesystem_readonly')}")
+    # how the correct candidates' processes ran: outputs through CUDA IPC (else the results file), confined
+    runs = [r[ph] for r in rows for ph in ("cold", "warm") if ph in r]
+    count = lambda f: f"{sum(1 for x in runs if f(x))}/{len(runs)}"  # noqa: E731
+    md.append("")
+    md.append(f"correct candidates' verifications: outputs via CUDA IPC {count(lambda x: (x.get('detail') or {}).get('cuda_ipc'))}, "
+              f"network isolated {count(lambda x: (x.get('env') or {}).get('network_isolated'))}, "
+              f"filesystem read-only {count(lambda x: (x.get('env') or {}).get('filesystem_readonly'))}")
+    why_not = {(x.get("detail") or {}).get("cuda_ipc_why_not") for x in runs} - {None}
+    if why_not:
+        md.append(f"why not CUDA IPC: {'; '.join(sorted(why_not))}")
     md.append("")
     md.append(f"total {time.perf_counter() - T0:.0f} s ({'one-shot verify per candidate' if ONESHOT else 'warm verifiers'})")
     for svc in _services:
@@ -381,6 +393,13 @@ def main() -> int:
     save()
     print("\n" + text)
     bad = [r for r in cheat_rows if not r["ok"]] + [r for r in rows if (r.get("cold") or {}).get("status") != "correct"]
+    if not dry and runs and not all((x.get("detail") or {}).get("cuda_ipc") for x in runs):
+        bad.append({"what": "outputs did not all come through CUDA IPC"})
+    if runs and not all((x.get("env") or {}).get("filesystem_readonly") for x in runs):
+        bad.append({"what": "not every candidate process ran on a read-only filesystem"})
+    for b in bad:
+        if "what" in b:
+            print("NOT OK:", b["what"])
     return 1 if bad else 0
 
 

@@ -69,12 +69,16 @@ def main() -> None:  # noqa: C901 - one linear script
     interpret = device == "cpu"
     cand_path = os.path.join(workdir, "candidate.py")
     fs_readonly, fs_what = False, "no mount namespace"
-    # the GPU lock directory stays reachable through this descriptor only (closed before the candidate)
-    lock_dir_fd = os.open(cfg["gpu_lock_dir"], os.O_RDONLY | os.O_DIRECTORY) if cfg.get("gpu_lock_dir") else None
+    # the GPU lock directory stays reachable through a descriptor only (closed before the candidate runs)
+    lock_dir = cfg.get("gpu_lock_dir")
+    lock_dir_fd = None
     if cfg.get("confine") is not None:  # first thing, while single-threaded: only this file's code has run
         from verifier.confine import confine
 
-        fs_readonly, fs_what = confine(cfg["confine"], hidden=[cfg["gpu_lock_dir"]] if cfg.get("gpu_lock_dir") else [])
+        fs_readonly, fs_what, hidden_fds = confine(cfg["confine"], hidden=[lock_dir] if lock_dir else [])
+        lock_dir_fd = next(iter(hidden_fds.values()), None)
+    if lock_dir and lock_dir_fd is None:
+        lock_dir_fd = os.open(lock_dir, os.O_RDONLY | os.O_DIRECTORY)
     send(ev="started")
 
     import threading
@@ -276,6 +280,7 @@ def main() -> None:  # noqa: C901 - one linear script
     sets = [inputs(problem, seed0 + off) for off in pin.TIMING_SEED_OFFSETS]
     t_tim = _perf()
     tres: dict = {"observations": []}
+    off_stream_before = h.off_stream_launches
     try:
         if device == "cuda":
             tres.update(h.time_cuda(model, sets, cmd.get("min_trials", 100), cmd.get("target_s", 1.0), ipc))
@@ -286,6 +291,15 @@ def main() -> None:  # noqa: C901 - one linear script
     new = [t for t in threading.enumerate() if t.ident not in base_threads and t.is_alive()]
     if new:
         tres["observations"].append({"kind": "threads", "evidence": f"{len(new)} new Python thread(s) alive after timing"})
+    prof = tres.get("profiled") or {}
+    if prof.get("off_stream"):
+        tres["observations"].append({"kind": "side-stream", "evidence": (
+            f"the CUDA profiler saw {prof['off_stream']} GPU activit(ies) ({prof['off_stream_ms']:.4f} ms in "
+            f"{prof['calls']} calls: {', '.join(prof['off_stream_names'])}) on another stream than the one timed")})
+    if h.off_stream_launches > off_stream_before:
+        tres["observations"].append({"kind": "side-stream", "evidence": (
+            f"{h.off_stream_launches - off_stream_before} kernel launch(es) during timing went to another stream "
+            f"({h.off_stream_example}) than the one the harness times on")})
     tres["timing_s"] = _perf() - t_tim
     path = save(tres, "out_timing.pt")
     send(ev="timing_done", path=path)

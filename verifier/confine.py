@@ -8,12 +8,16 @@ torch and long before the candidate: every mounted filesystem becomes read-only 
 except
 
   * its private working directory (also ``HOME`` and ``TMPDIR``), the Triton cache and the extension
-    build cache (a CUDA candidate compiles there), the GPU lock directory;
+    build cache (a CUDA candidate compiles there);
   * kernel and memory filesystems (``/proc``, ``/sys``, ``/dev``, tmpfs), with ``/dev/shm`` replaced by a
     private, empty one (other candidates' directories live there) into which its own directory is put
     back.
 
-The GPU lock directory is covered by an empty tmpfs (the candidate must not hold the lock). Then the
+The GPU lock directory is covered by an empty tmpfs (the candidate must not hold the lock); the verifier's
+code in this process keeps a descriptor of it, opened on a writable mount of its own just before it is
+covered, and closes it before the candidate's code runs. (A descriptor opened earlier would point into the
+mount that turns read-only: the lock file could then not be opened for writing, as the first GPU run of
+this code showed.) Then the
 process enters a nested user + mount namespace, which locks all of this: as root of its own namespace
 the candidate could otherwise simply remount ``/`` writable again.
 
@@ -84,9 +88,16 @@ def _lock_mounts() -> str | None:
     return None
 
 
-def confine(writable: list[str], hidden: list[str] = ()) -> tuple[bool, str]:
+def confine(writable: list[str], hidden: list[str] = ()) -> tuple[bool, str, dict[str, int]]:
     """Make everything read-only but ``writable`` (directories) and KEEP_FSTYPES, cover ``hidden``
-    directories with an empty tmpfs, and lock it all. (done, what happened)."""
+    directories with an empty tmpfs, and lock it all. (done, what happened, {hidden dir: descriptor of
+    it, still writable}); the caller closes the descriptors."""
+    fds: dict[str, int] = {}
+    ok, what = _confine(writable, list(hidden), fds)
+    return ok, what, fds
+
+
+def _confine(writable: list[str], hidden: list[str], hidden_fds: dict[str, int]) -> tuple[bool, str]:
     if not in_user_namespace():
         return False, "not in a user namespace of its own"
     mount = shutil.which("mount") or "/bin/mount"
@@ -116,7 +127,8 @@ def confine(writable: list[str], hidden: list[str] = ()) -> tuple[bool, str]:
             for fd in fds.values():
                 os.close(fd)
     keep = []
-    for d in writable:
+    hidden = [os.path.realpath(d) for d in hidden if d and os.path.isdir(d)]
+    for d in list(writable) + hidden:
         if d and os.path.isdir(d):
             d = os.path.realpath(d)
             err = run("--bind", d, d)  # its own mount, which the read-only remount below leaves writable
@@ -136,10 +148,10 @@ def confine(writable: list[str], hidden: list[str] = ()) -> tuple[bool, str]:
     if any(p == "/" for p, _ in mounts()) and any(f.startswith("/: ") for f in failed):
         return False, "could not make / read-only: " + "; ".join(failed)[:300]
     for d in hidden:
-        if d and os.path.isdir(d):
-            err = run("-t", "tmpfs", "-o", "size=64k,mode=0555", "tmpfs", d)
-            if err:
-                return False, f"hide {d}: {err}"
+        hidden_fds[d] = os.open(d, os.O_RDONLY | os.O_DIRECTORY)  # the writable bind mount, before it is covered
+        err = run("-t", "tmpfs", "-o", "size=64k,mode=0555", "tmpfs", d)
+        if err:
+            return False, f"hide {d}: {err}"
     err = _lock_mounts()
     if err:
         return False, "read-only but not locked (the candidate could undo it): " + err

@@ -57,18 +57,32 @@ def export(torch: Any, obj: Any, keep: list[Any]) -> Any:
     return _replace(obj, describe)
 
 
-_OWN_REF_COUNTER: list[Any] = []  # (tensor kept alive, handle, offset)
+CUDA_IPC_HANDLE_SIZE = 64  # sizeof(cudaIpcMemHandle_t)
+_OWN_EXPORT: list[Any] = []  # (tensor kept alive, ref counter handle, its offset, this torch's memory handle)
 
 
-def _own_ref_counter(torch: Any) -> tuple[bytes, int]:
-    """A reference counter of this process's own, for the storages it maps. torch decrements the counter
+def _own_export(torch: Any) -> tuple[bytes, int, bytes]:
+    """A reference counter of this process's own, for the storages it maps (torch decrements the counter
     it is given when a mapped storage is freed; one named by the candidate would let it choose which word
-    of which shared-memory file this process decrements."""
-    if not _OWN_REF_COUNTER:
+    of which shared-memory file this process decrements), and a memory handle as this torch writes them."""
+    if not _OWN_EXPORT:
         t = torch.zeros(1, device="cuda")
-        _dev, _h, _s, _o, rc, rc_off, _ev, _sync = t.untyped_storage()._share_cuda_()
-        _OWN_REF_COUNTER.append((t, bytes(rc), int(rc_off)))
-    return _OWN_REF_COUNTER[0][1], _OWN_REF_COUNTER[0][2]
+        _dev, h, _s, _o, rc, rc_off, _ev, _sync = t.untyped_storage()._share_cuda_()
+        _OWN_EXPORT.append((t, bytes(rc), int(rc_off), bytes(h)))
+    return _OWN_EXPORT[0][1], _OWN_EXPORT[0][2], _OWN_EXPORT[0][3]
+
+
+def handle_ok(handle: bytes, own: bytes) -> bool:
+    """Whether a handle from the candidate's process has the layout of this torch's own handles for plain
+    ``cudaMalloc`` memory. Older torch wrote the bare 64-byte ``cudaIpcMemHandle_t``; torch 2.11 and later
+    prefix a version byte and a type byte (``'c'``: cudaMalloc; ``'e'``: an expandable segment, whose handle
+    names a process and file descriptors to fetch from it: never accepted)."""
+    if len(own) < CUDA_IPC_HANDLE_SIZE or len(handle) != len(own):
+        return False
+    prefix = own[: len(own) - CUDA_IPC_HANDLE_SIZE]
+    if prefix and prefix[-1:] != b"c":
+        return False  # this process's own memory is not plain cudaMalloc memory: do not guess the layout
+    return handle[: len(prefix)] == prefix
 
 
 def _allocation_range(ptr: int) -> tuple[int, int]:
@@ -112,9 +126,9 @@ def _open(torch: Any, d: dict[str, Any]) -> Any:
     if (last + 1) * item > storage_size:
         raise ValueError("a tensor descriptor reaches past its storage")
     handle = bytes.fromhex(str(d["handle"]))
-    if len(handle) != 64:  # sizeof(cudaIpcMemHandle_t)
+    rc, rc_off, own_handle = _own_export(torch)
+    if not handle_ok(handle, own_handle):
         raise ValueError("bad CUDA IPC handle")
-    rc, rc_off = _own_ref_counter(torch)
     storage = torch.UntypedStorage._new_shared_cuda(torch.cuda.current_device(), handle, storage_size,
                                                     storage_offset, rc, rc_off, b"", False)
     ptr = storage.data_ptr()
@@ -141,13 +155,18 @@ def probe(torch: Any, keep: list[Any]) -> dict[str, Any] | None:
         return None
 
 
-def probe_works(torch: Any, desc: dict[str, Any] | None) -> bool:
+def probe_error(torch: Any, desc: dict[str, Any] | None) -> str | None:
+    """None when the probe tensor maps and reads back as sent, else why not (for the verdict's detail)."""
     if not isinstance(desc, dict):
-        return False
+        return "the candidate's process could not export a tensor"
     try:
         t = _open(torch, desc)
         ok = bool(torch.equal(t.cpu(), torch.arange(PROBE_LEN, dtype=torch.float32)))
         del t
-        return ok
-    except Exception:  # noqa: BLE001
-        return False
+        return None if ok else "the probe tensor read back wrong"
+    except Exception as e:  # noqa: BLE001
+        return f"{type(e).__name__}: {e}"[:300]
+
+
+def probe_works(torch: Any, desc: dict[str, Any] | None) -> bool:
+    return probe_error(torch, desc) is None

@@ -11,7 +11,8 @@ import json
 import os
 import shutil
 import subprocess
-from typing import Any
+import time
+from typing import Any, Callable
 
 from verifier import cuda_build
 from verifier.timing import Clock
@@ -219,6 +220,60 @@ def _nvcc_id() -> str:
         return "no-nvcc"
 
 
+def _capture_profiler() -> tuple[Any, Any] | None:
+    """torch.profiler's entry points, taken before the candidate is imported (it could patch them later)."""
+    try:
+        from torch.profiler import ProfilerActivity, profile
+
+        return profile, ProfilerActivity
+    except Exception:  # noqa: BLE001
+        return None
+
+
+GPU_ACTIVITIES = ("kernel", "gpu_memcpy", "gpu_memset")
+
+
+def _is_gpu_work(e: Any) -> bool:
+    """A kernel, copy or memset on the GPU (not a CPU-side call, not a user annotation's GPU range)."""
+    if hasattr(e, "activity_type"):  # torch >= 2.13
+        return e.activity_type() in GPU_ACTIVITIES
+    if getattr(e, "is_user_annotation", lambda: False)():
+        return False
+    return str(e.device_type()).endswith("CUDA")
+
+
+def profile_gpu_work(profiler: tuple[Any, Any] | None, sync: Callable[[], Any], marker: Any,
+                     calls: list[Callable[[], Any]]) -> dict[str, Any]:
+    """What the GPU ran for ``calls``, on every stream, from the CUDA profiler (CUPTI): the one check that
+    sees work on a stream the candidate's C++ made itself. ``marker`` (a one-element tensor) is zeroed on
+    the current stream first: the first GPU activity names the stream being timed. Returns the work per
+    call in ms, the activities on other streams (``off_stream``: count, names, ms) or ``error``."""
+    if profiler is None:
+        return {"error": "torch.profiler unavailable"}
+    profile, activity = profiler
+    t0 = time.perf_counter()
+    try:
+        sync()
+        with profile(activities=[activity.CUDA]) as prof:
+            marker.zero_()
+            for f in calls:
+                f()
+            sync()
+        evs = [e for e in prof.profiler.kineto_results.events() if _is_gpu_work(e)]
+    except Exception as e:  # noqa: BLE001 - no CUPTI, profiler busy, ...
+        return {"error": f"{type(e).__name__}: {e}"[:200]}
+    if not evs:
+        return {"error": "the profiler recorded no GPU activity"}
+    evs.sort(key=lambda e: e.start_ns())
+    timed_stream = evs[0].device_resource_id()
+    work = evs[1:]
+    off = [e for e in work if e.device_resource_id() != timed_stream]
+    return {"calls": len(calls), "work_ms_per_call": sum(e.duration_ns() for e in work) / 1e6 / max(1, len(calls)),
+            "activities": len(work), "off_stream": len(off), "wall_s": round(time.perf_counter() - t0, 3),
+            "off_stream_ms": sum(e.duration_ns() for e in off) / 1e6,
+            "off_stream_names": sorted({e.name()[:80] for e in off})[:3]}
+
+
 class Harness:
     def __init__(self, torch: Any, device: str, cfg: dict[str, Any]):
         self.torch = torch
@@ -236,6 +291,7 @@ class Harness:
         self.off_stream_launches = 0
         self.off_stream_example = ""
         self._current_stream = torch.cuda.current_stream if device == "cuda" else None
+        self._profiler = _capture_profiler() if device == "cuda" else None
 
     # ---- installation -----------------------------------------------------------------------------
     def install(self) -> None:
@@ -266,6 +322,10 @@ class Harness:
         torch.Tensor.new_empty = new_empty
         self._install_triton()
         self._install_cpp_extension()
+        if self.device == "cuda":
+            # the first profiling session of a process starts CUPTI (seconds): pay it here, in a candidate
+            # process started ahead, not in the candidate's timing stage
+            profile_gpu_work(self._profiler, self.clock.sync, self._orig["empty"](1, device="cuda"), [])
 
     def uninstall_poison(self) -> None:
         self.poison_mode = None
@@ -438,10 +498,22 @@ class Harness:
         return out
 
     # ---- timing -----------------------------------------------------------------------------------
+    def _stream_checked(self, model: Any, inputs: list[Any]) -> Any:
+        """A call whose launches must go to the current stream, as in the correctness calls (a candidate
+        may switch streams only once those are over)."""
+        self.expected_stream = self._current_stream()
+        try:
+            return model(*inputs)
+        finally:
+            self.expected_stream = None
+
     def time_cuda(self, model: Any, sets: list[list[Any]], min_trials: int, target_s: float,
                   keep_device: bool = False) -> dict[str, Any]:
         fns = [(lambda inp=inp: model(*inp)) for inp in sets]
-        r = self.clock.bench_cuda(fns, min_trials=min_trials, target_s=target_s)
+        checked = [(lambda inp=inp: self._stream_checked(model, inp)) for inp in sets]
+        r = self.clock.bench_cuda(fns, min_trials=min_trials, target_s=target_s, checked=checked)
+        marker = self._orig["empty"](1, device="cuda")
+        r["profiled"] = profile_gpu_work(self._profiler, self.clock.sync, marker, [checked[i % len(checked)] for i in range(3)])
         r["last_outputs"] = [snapshot(self.torch, o, keep_device)[0] for o in r["last_outputs"]]
         return r
 

@@ -24,10 +24,13 @@ def add_cheat(items: list[dict[str, str]], cls: str, evidence: str) -> None:
     items.append({"class": cls, "evidence": evidence[:600]})
 
 
-# hidden work must exceed FACTOR x the regular median + SLACK: generous, the launch-stream check is the
-# precise one; this catches work that escapes it (e.g. streams switched only after the correctness calls)
-SIDE_STREAM_FACTOR = 2.0
-SIDE_STREAM_SLACK_MS = 0.05
+# hidden work must exceed FACTOR x the regular median + SLACK. The launch-stream check is the precise one;
+# this catches work that escapes it (e.g. streams switched only after the correctness calls). On the H100
+# the estimate (fastest synchronised trial less the fastest synchronize alone) matched the regular median
+# within 2 us for 11 correct verifications (docs/benchmarks.md), so 15 us of slack leaves a wide margin;
+# the earlier 50 us let a small kernel hide nearly all of its work.
+SIDE_STREAM_FACTOR = 1.5
+SIDE_STREAM_SLACK_MS = 0.015
 
 
 class Cheats:
@@ -235,9 +238,16 @@ def judge_timing(ver: Any, tres: dict[str, Any]) -> dict[str, Any]:
                                       f"the device is synchronized before the end event (fastest of the synchronised "
                                       f"trials, less the fastest synchronize alone, "
                                       f"{tres.get('sync_overhead_min', 0):.4f} ms): work runs outside the timed stream")
+        prof = tres.get("profiled") or {}
+        ver.detail["profiled"] = prof
+        pw = prof.get("work_ms_per_call")
+        if med is not None and pw is not None and pw > SIDE_STREAM_FACTOR * med + SIDE_STREAM_SLACK_MS:
+            cheats.add("side-stream", f"median {med:.4f} ms with events on the current stream, but the CUDA profiler "
+                                      f"saw {pw:.4f} ms of GPU work per call: work runs outside the timed window")
         ver.detail["synced_median_ms"] = synced
         ver.detail["sync_overhead_ms"] = tres.get("sync_overhead_ms")
         ver.detail["synced_min_ms"] = tres.get("synced_min")
+        ver.detail["synced_rounds"] = tres.get("synced_rounds")
         ver.detail["sync_overhead_min_ms"] = tres.get("sync_overhead_min")
         ver.detail["host_median_ms"] = tres.get("host_median")
         base = baselines.get_or_measure(ref, dev)

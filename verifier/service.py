@@ -30,7 +30,7 @@ from verifier import sandbox
 MAX_REFERENCES = 2  # prepared problems kept (GPU memory: inputs and results of every seed)
 # candidate processes kept starting or ready: on a GPU two, so that one is ready even after a verification
 # shorter than a process's start (warm candidates take ~1.5 s on an H100, a start ~3.5 s); on the CPU one
-SPARES = {"cuda": 2, "cpu": 1}
+SPARES = {"cuda": 3, "cpu": 1}
 
 
 class WarmState:
@@ -43,7 +43,7 @@ class WarmState:
 
     # ---- candidate processes ------------------------------------------------------------------------
     def prespawn(self) -> None:
-        """Keep SPARES candidate processes starting or ready (each takes ~3 s to import torch and Triton)."""
+        """Keep SPARES candidate processes starting or ready (each takes ~7 s on the H100: torch, Triton, a CUDA context, the CUDA profiler)."""
         for r in [r for r in self.spares if not r.alive()]:
             r.discard()
             self.spares.remove(r)

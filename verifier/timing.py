@@ -11,7 +11,11 @@ import time
 from typing import Any, Callable, Sequence
 
 FLUSH_BYTES = 256 * 1024 * 1024  # >= 256 MB, the same as triton.testing.do_bench
-SPIN_CYCLES = 2_000_000  # about 1 ms of GPU clock cycles
+# side-stream cross-check: another round of synchronised trials when the work they see exceeds this
+# (below the verdict's own threshold in judge.py, so a borderline round is always measured again)
+SYNCED_ROUNDS = 3
+SUSPECT_FACTOR = 1.2
+SUSPECT_SLACK_MS = 0.01
 
 
 def quantile(sorted_vals: Sequence[float], q: float) -> float:
@@ -39,30 +43,33 @@ class Clock:
             self.elapsed = torch.cuda.Event.elapsed_time
             self.sync = torch.cuda.synchronize
             self.zero_ = torch.Tensor.zero_
-            self.spin = torch.cuda._sleep
         else:
             self.Event = None
 
     # -- GPU --------------------------------------------------------------------------------------
     def bench_cuda(self, fns: Sequence[Callable[[], Any]], min_trials: int = 100, target_s: float = 1.0,
-                   max_trials: int = 5000, side_stream_trials: int = 25) -> dict[str, Any]:
+                   max_trials: int = 5000, side_stream_trials: int = 25,
+                   checked: Sequence[Callable[[], Any]] | None = None) -> dict[str, Any]:
         """do_bench-style timing over ``fns`` (one per input set, used round-robin).
 
         Each trial: flush L2 by zeroing a 256 MB buffer, record start, call, record end (same stream).
-        Then a cross-check: a few trials with a device-wide synchronize before the end event and a host
-        timer; work hidden on another stream shows up there and not in the regular trials.
+        Then a cross-check: a few trials with a device-wide synchronize before the end event; work hidden
+        on another stream shows up there and not in the regular trials.
+        ``checked``: the same calls with the caller's checks around them (the harness checks the stream of
+        every launch), used for the warm-up and the cross-check, not for the regular trials.
         Returns summary stats plus the last output of each fn (for checking timed results).
         """
         torch = self.torch
         flush = torch.empty(FLUSH_BYTES // 4, dtype=torch.int32, device="cuda")
         n = len(fns)
+        checked = checked or fns
         last: list[Any] = [None] * n
         # warm-up: every input set once, then up to ~25 ms more
         self.sync()
         t0 = self.perf()
         k = 0
         while k < max(3, n) or (self.perf() - t0 < 0.025 and k < 100):
-            last[k % n] = fns[k % n]()
+            last[k % n] = checked[k % n]()
             k += 1
         self.sync()
         # estimate one trial
@@ -88,39 +95,52 @@ class Clock:
         self.sync()
         times = [self.elapsed(s, e) for s, e in zip(starts, ends)]
         out = summarize(times)
-        # side-stream cross-check: the same trial, but the end event is recorded only after a device-wide
-        # synchronize; what the synchronize itself adds is measured with a no-op.
-        # Work hidden on another stream shows up here and not in the regular trials.
+        # side-stream cross-check: the same trial on an idle GPU, with the end event recorded only after a
+        # device-wide synchronize, which waits for every stream. The host's time inside the call is taken
+        # off: until the call has launched its work the GPU can only wait (a slow launch on a busy host is
+        # not hidden work), and the GPU cannot start work before it is launched, so an honest call comes
+        # to about its regular time while work hidden on another stream adds all of its own. (An earlier
+        # form let the GPU spin 1 ms before the start event instead: work on another stream ran during the
+        # spin and was never seen, found on the H100.) What the synchronize adds is measured with a no-op.
         m = min(side_stream_trials, max(5, trials))
 
         def synced_trials(f: Callable[[int], Any]) -> tuple[list[float], list[float]]:
-            ev_ms, host_ms = [], []
+            beyond_call_ms, host_ms = [], []
             for i in range(m):
                 self.sync()
                 self.zero_(flush)
-                # the GPU spins for a while before the start event, so the host has launched the work by the
-                # time the start event runs: a slow launch (a busy host) does not read as hidden work
-                self.spin(SPIN_CYCLES)
+                self.sync()
                 s, e = self.Event(enable_timing=True), self.Event(enable_timing=True)
                 h0 = self.perf()
                 self.record(s)
                 f(i)
+                h1 = self.perf()
                 self.sync()
                 self.record(e)
                 self.sync()
                 host_ms.append((self.perf() - h0) * 1000)
-                ev_ms.append(self.elapsed(s, e))
-            return ev_ms, host_ms
+                beyond_call_ms.append(self.elapsed(s, e) - (h1 - h0) * 1000)
+            return beyond_call_ms, host_ms
 
         def run_i(i: int) -> None:
-            last[i % n] = fns[i % n]()
+            last[i % n] = checked[i % n]()
 
-        synced, host = synced_trials(run_i)
-        noop, _ = synced_trials(lambda i: None)
+        # minima, not medians: a busy host only ever adds time (a late wake-up from the synchronize), while
+        # work on another stream is there in every trial, the fastest included. When a round looks like
+        # hidden work, up to two more are run and the fastest trials of all rounds count: with four
+        # verifications compiling on the host, one round of a correct kernel read 3x its median (H100).
+        synced, host, noop = [], [], []
+        rounds = 0
+        while rounds < SYNCED_ROUNDS:
+            rounds += 1
+            s_ms, h_ms = synced_trials(run_i)
+            n_ms, _ = synced_trials(lambda i: None)
+            synced, host, noop = synced + s_ms, host + h_ms, noop + n_ms
+            if min(synced) - min(noop) <= SUSPECT_FACTOR * out["median"] + SUSPECT_SLACK_MS:
+                break
+        out["synced_rounds"] = rounds
         out["synced_median"] = summarize(synced)["median"]
         out["sync_overhead_ms"] = summarize(noop)["median"]
-        # minima, not medians: a busy host only ever adds time (a late wake-up from the synchronize), while
-        # work on another stream is there in every trial, the fastest included
         out["synced_min"] = min(synced)
         out["sync_overhead_min"] = min(noop)
         out["hidden_ms"] = max(0.0, out["synced_min"] - out["sync_overhead_min"])

@@ -337,8 +337,11 @@ class Verification:
             return self.finish("infra_error", "the candidate's process failed to start: " + msg)
         self.v["env"]["filesystem_readonly"] = bool(ev.get("fs_readonly"))
         self.detail["filesystem"] = ev.get("fs_what")
-        self.ipc = self.device == "cuda" and cuda_ipc.probe_works(self.torch, ev.get("ipc_probe"))
+        why_not = cuda_ipc.probe_error(self.torch, ev.get("ipc_probe")) if self.device == "cuda" else "CPU mode"
+        self.ipc = why_not is None
         self.detail["cuda_ipc"] = self.ipc
+        if why_not is not None:
+            self.detail["cuda_ipc_why_not"] = why_not
         # the candidate's clock starts when its process was ready and had been asked to import it
         started = max(self._event_time(ev), self.t_import_sent)
         self.deadline = started + req["timeout_s"]

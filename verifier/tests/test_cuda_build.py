@@ -140,6 +140,43 @@ def test_shims_cover_both_headers_and_are_rewritten_only_on_change(tmp_path: Pat
     assert (Path(dirs["cu"]) / "light_torch.h").stat().st_mtime_ns == st  # ninja would rebuild otherwise
 
 
+def test_named_operator_headers_are_shadowed_without_the_heavy_includes(tmp_path: Path) -> None:
+    args = {"cpp_sources": "", "cuda_sources": "auto o = torch::zeros_like(x); int n = x.numel();", "functions": []}
+    dirs = cb.write_shims(str(tmp_path), args)
+    shadow = Path(dirs["cu"]) / "ATen" / "ops" / "zeros_like.h"
+    text = shadow.read_text()
+    assert "#include <ATen/ops/zeros_like_ops.h>" in text and "inline at::Tensor zeros_like(" in text
+    assert not any(f"#include <{h}>" in text for h in cb.OP_HEADER_HEAVY_INCLUDES)
+    real = (Path(cb.torch_include_dir()) / "ATen" / "ops" / "zeros_like.h").read_text()
+    assert all(f"#include <{h}>" in real for h in cb.OP_HEADER_HEAVY_INCLUDES)  # else the shadow is pointless
+    assert cb.light_op_header(cb.torch_include_dir(), "zeros_like_ops") is None  # not a functions header
+    assert cb.light_op_header(cb.torch_include_dir(), "no_such_op") is None
+
+
+@pytest.mark.skipif(shutil.which("c++") is None, reason="needs c++")
+def test_every_operator_header_compiles_without_the_heavy_includes(tmp_path: Path) -> None:
+    """The shadowing is only sound if no operator function needs what it drops: all of them, one TU."""
+    inc = cb.torch_include_dir()
+    ops = sorted(f[:-2] for f in os.listdir(os.path.join(inc, "ATen", "ops")) if f.endswith(".h"))
+    (tmp_path / "ATen" / "ops").mkdir(parents=True)
+    shadowed = []
+    for op in ops:
+        text = cb.light_op_header(inc, op)
+        if text is not None:
+            (tmp_path / "ATen" / "ops" / f"{op}.h").write_text(text)
+            shadowed.append(op)
+    assert len(shadowed) > 1000
+    src = tmp_path / "all.cpp"
+    src.write_text("\n".join([f"#include <{h}>" for h in cb.BASE_HEADERS]
+                             + [f"#include <ATen/ops/{op}.h>" for op in shadowed]) + "\n")
+    import torch.utils.cpp_extension as cpp
+
+    incs = [a for p in cpp.include_paths() for a in ("-isystem", p)]
+    r = subprocess.run(["c++", f"-I{tmp_path}", *incs, "-std=c++20", "-fsyntax-only", str(src)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+
+
 def test_eligibility(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ok = {"build_directory": str(tmp_path), "cpp_sources": "x", "cuda_sources": "torch::Tensor f();"}
     assert cb.light_eligible(ok) is None

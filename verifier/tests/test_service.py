@@ -8,7 +8,9 @@ import sys
 import threading
 import time
 
-from verifier.gpu_lock import GpuLock
+import pytest
+
+from verifier.gpu_lock import GpuLock, LockTimeout
 from verifier.tests.conftest import REPO, request
 
 
@@ -167,3 +169,51 @@ def _config_of(pid: int) -> str:
     with open(f"/proc/{pid}/cmdline", "rb") as f:
         cmd = f.read().decode(errors="replace").split("\0")
     return next((c for c in cmd if c.endswith("config.json")), "")
+
+
+CONFINED_LOCK_HOLDER = r"""
+import os, sys
+from verifier.confine import confine
+import pytest
+
+from verifier.gpu_lock import GpuLock, LockTimeout
+work, lock_dir = sys.argv[1], sys.argv[2]
+ok, what, fds = confine([work], hidden=[lock_dir])
+assert ok, what
+assert os.listdir(lock_dir) == [], "the lock directory is visible to the candidate's process"
+try:  # root of its namespace may write to the covering tmpfs, which is its own: the real directory is untouched
+    open(os.path.join(lock_dir, "written-by-candidate.lock"), "w").close()
+except OSError:
+    pass
+lock = GpuLock("gpu-test", lock_dir, dir_fd=fds[os.path.realpath(lock_dir)])
+lock.acquire("shared")
+print("held", flush=True)
+sys.stdin.readline()
+"""
+
+
+@pytest.mark.skipif(not __import__("verifier.sandbox", fromlist=["x"]).mountns_available(),
+                    reason="unshare -rmn does not work here")
+def test_confined_process_takes_the_gpu_lock_it_cannot_see(tmp_path):
+    """The candidate's process confines its filesystem (read-only, lock directory hidden) before it takes
+    the GPU lock for its CUDA start-up: the lock must still work through the descriptor confine keeps, and
+    hold against a verifier outside. (Broke on the first GPU run: the descriptor pointed into a mount that
+    had turned read-only.)"""
+    work, lock_dir = tmp_path / "work", tmp_path / "locks"
+    work.mkdir()
+    lock_dir.mkdir()
+    child = subprocess.Popen(["unshare", "-rmn", sys.executable, "-c", CONFINED_LOCK_HOLDER, str(work), str(lock_dir)],
+                             cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "held", child.stderr.read()
+        timer = GpuLock("gpu-test", str(lock_dir))
+        with pytest.raises(LockTimeout):
+            timer.acquire("exclusive", deadline=time.monotonic() + 0.5)
+        child.stdin.close()
+        assert child.wait(10) == 0
+        assert sorted(os.listdir(lock_dir)) == ["gpu-test.lock"]
+        assert timer.acquire("exclusive", deadline=time.monotonic() + 5) >= 0
+        timer.release()
+    finally:
+        child.kill()

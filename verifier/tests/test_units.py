@@ -188,7 +188,6 @@ def test_cuda_ipc_descriptors_are_checked_before_anything_is_mapped():
         {"dtype": "Tensor"}, {"dtype": "__class__"},
         {"size": [4]},                           # size and stride disagree
         {"size": [True, 4]},                     # not integers
-        {"handle": "00" * 8},                    # not a CUDA IPC handle
     ]
     for change in bad:
         with pytest.raises(ValueError):
@@ -198,3 +197,21 @@ def test_cuda_ipc_descriptors_are_checked_before_anything_is_mapped():
         cuda_ipc._open(torch, good)
     assert not isinstance(e.value, ValueError) or "CUDA" in str(e.value) or "cuda" in str(e.value)
     assert cuda_ipc.probe_works(torch, good) is False
+
+
+def test_cuda_ipc_handles_must_have_this_torchs_layout_for_cudamalloc_memory():
+    """torch 2.11 writes a version byte and a type byte before the 64-byte cudaIpcMemHandle_t (a check for
+    the bare 64 bytes refused every handle on the first GPU run: outputs went through files); the parent
+    compares with a handle of its own and never accepts an expandable segment's ('e'), which names a
+    process and descriptors to fetch from it."""
+    from verifier.cuda_ipc import handle_ok
+
+    raw = bytes(range(64))
+    own_v2 = b"\x02c" + raw
+    assert handle_ok(b"\x02c" + bytes(64), own_v2)
+    assert not handle_ok(b"\x02e" + bytes(64), own_v2)  # expandable segment
+    assert not handle_ok(b"\x03c" + bytes(64), own_v2)  # another torch's version
+    assert not handle_ok(bytes(64), own_v2) and not handle_ok(b"\x02c" + bytes(65), own_v2)
+    assert handle_ok(bytes(64), raw) and not handle_ok(b"\x02c" + bytes(64), raw)  # torch <= 2.10: bare handles
+    assert not handle_ok(b"\x02e" + bytes(64), b"\x02e" + raw)  # own memory not plain cudaMalloc: refuse all
+    assert not handle_ok(bytes(8), bytes(8))
