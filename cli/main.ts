@@ -16,7 +16,7 @@ import { REPO_ROOT } from '../infra/paths.js';
 import { connectOrExplain, ensureSearchAttributes, resolveTemporalTarget, shortError, workflowUrl, type TemporalTarget } from '../infra/temporal.js';
 import { ScriptedModel } from '../scripted-model/server.js';
 import { connectWorker, installWorkerLogging } from '../workers/connection.js';
-import { createGpuWorker, DEFAULT_VERIFICATIONS_PER_GPU, resolveGpuSlots } from '../workers/gpu.js';
+import { createGpuWorker, resolveGpuSlots } from '../workers/gpu.js';
 import { createOrchestratorWorker } from '../workers/orchestrator.js';
 import { extendBudgetUpdate, statusQuery, stopSignal } from '../workflows/definitions.js';
 import { checkEndpoint } from './endpointCheck.js';
@@ -114,6 +114,10 @@ function positiveInt(text: string | undefined, name: string, fallback: number, m
   return n;
 }
 
+function optionalPositiveInt(text: string | undefined, name: string): number | undefined {
+  return text === undefined ? undefined : positiveInt(text, name, 0);
+}
+
 function durationArg(text: string | undefined, name: string, fallback: number): number {
   if (text === undefined) return fallback;
   try {
@@ -154,7 +158,7 @@ async function dev(argv: string[]): Promise<number> {
   const stack = await startStack({
     verifier: verifier as 'auto' | 'cpu' | 'cuda',
     gpus: values.gpus,
-    perGpu: positiveInt(values['per-gpu'], '--per-gpu', DEFAULT_VERIFICATIONS_PER_GPU),
+    perGpu: optionalPositiveInt(values['per-gpu'], '--per-gpu'),
     cpuSlots: positiveInt(values.slots, '--slots', 1),
     forceScripted: values.scripted,
     repliesDirs: values.replies ? [path.resolve(values.replies)] : undefined,
@@ -505,7 +509,7 @@ async function worker(argv: string[]): Promise<number> {
   } else {
     const device = values.verifier ?? 'cuda';
     if (device !== 'cpu' && device !== 'cuda') throw new UsageError(`--verifier must be cpu or cuda, got "${device}"`);
-    const perGpu = positiveInt(values['per-gpu'], '--per-gpu', DEFAULT_VERIFICATIONS_PER_GPU);
+    const perGpu = optionalPositiveInt(values['per-gpu'], '--per-gpu');
     const slots = device === 'cpu' ? cpuSlots(positiveInt(values.slots, '--slots', 1)) : await resolveGpuSlots(values.gpus, perGpu).catch((err: unknown) => {
       throw new UsageError(shortError(err));
     });

@@ -16,7 +16,7 @@ export const DEFAULT_REPLIES_DIR = path.join(REPO_ROOT, 'scripted-replies');
 export interface StackOptions {
   verifier: 'cpu' | 'cuda' | 'auto';
   gpus?: string;
-  /** Verifications sharing one GPU (default DEFAULT_VERIFICATIONS_PER_GPU). */
+  /** Verifications sharing one GPU (default: defaultVerificationsPerGpu, from the host's cores). */
   perGpu?: number;
   cpuSlots?: number;
   gpuTaskQueue?: string;

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { gpuOfSlot, VerifierService } from '../activities/verifierService.js';
 import { REPO_ROOT, verifierPython } from '../infra/paths.js';
-import { gpuSlots } from '../workers/gpu.js';
+import { defaultVerificationsPerGpu, gpuSlots } from '../workers/gpu.js';
 import { eventually } from './harness.js';
 
 const FIX = path.join(REPO_ROOT, 'verifier', 'tests', 'fixtures');
@@ -98,4 +98,13 @@ test('GPU slots: --per-gpu shares a GPU between verifications', () => {
   assert.deepEqual(gpuSlots(['0', '3'], 2), ['0.1', '0.2', '3.1', '3.2']);
   assert.equal(gpuOfSlot('3.2'), '3');
   assert.equal(gpuOfSlot('1'), '1');
+});
+
+test('GPU slots: the default follows the host, four cores per verification, 2 to 4 per GPU', () => {
+  assert.equal(defaultVerificationsPerGpu(1, 16), 4); // the lent H100 host
+  assert.equal(defaultVerificationsPerGpu(8, 128), 4);
+  assert.equal(defaultVerificationsPerGpu(8, 96), 3);
+  assert.equal(defaultVerificationsPerGpu(8, 64), 2);
+  assert.equal(defaultVerificationsPerGpu(1, 2), 2); // never below two: one compiles while one runs
+  assert.equal(defaultVerificationsPerGpu(1, 256), 4);
 });

@@ -1,7 +1,7 @@
 // The GPU worker: runs verifyKernel only, one verification per slot at a time. A GPU gives `--per-gpu`
-// slots (default 2): one candidate compiles on the host's cores while another runs on the GPU, and the
-// verifier's GPU lock lets only one of them time at once. With the CPU verifier it runs on a machine
-// without a GPU (Triton interpreter; timings marked not meaningful).
+// slots (default 2 to 4, from the host's cores): candidates compile on the host's cores while another
+// runs on the GPU, and the verifier's GPU lock lets only one of them time at once. With the CPU verifier
+// it runs on a machine without a GPU (Triton interpreter; timings marked not meaningful).
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import { execa } from 'execa';
 import os from 'node:os';
@@ -40,8 +40,14 @@ export async function visibleGpus(): Promise<string[]> {
   return String(result.stdout).split('\n').map((s) => s.trim()).filter(Boolean);
 }
 
-/** Verifications sharing one GPU: 2 keeps the GPU busy while the next candidate compiles. */
-export const DEFAULT_VERIFICATIONS_PER_GPU = 2;
+/**
+ * Verifications sharing one GPU when `--per-gpu` is not given: one per four host cores per GPU, from 2 to
+ * 4. While some compile on the host's cores another runs on the GPU; on the 16-core H100 host, 4 kept
+ * the GPU busy 86–88% of a cold batch against 68% with 2 (docs/benchmarks.md, third session).
+ */
+export function defaultVerificationsPerGpu(gpuCount: number, cores = os.availableParallelism()): number {
+  return Math.min(4, Math.max(2, Math.floor(cores / Math.max(1, gpuCount) / 4)));
+}
 
 /** Slots of `gpus`, `perGpu` each: "0" when one per GPU, else "0.1", "0.2", … (see gpuOfSlot). */
 export function gpuSlots(gpus: string[], perGpu: number): string[] {
@@ -50,12 +56,11 @@ export function gpuSlots(gpus: string[], perGpu: number): string[] {
 }
 
 /** Parses `--gpus 0,1,3` (or "all") into slots, checking them against what is visible. */
-export async function resolveGpuSlots(spec: string | undefined, perGpu = DEFAULT_VERIFICATIONS_PER_GPU): Promise<string[]> {
+export async function resolveGpuSlots(spec: string | undefined, perGpu?: number): Promise<string[]> {
   const visible = await visibleGpus();
   if (visible.length === 0) throw new Error('no GPU is visible on this host (nvidia-smi found none); use `--verifier cpu` to verify on the CPU');
-  if (!spec || spec === 'all') return gpuSlots(visible, perGpu);
-  const wanted = spec.split(',').map((s) => s.trim()).filter(Boolean);
+  const wanted = !spec || spec === 'all' ? visible : spec.split(',').map((s) => s.trim()).filter(Boolean);
   const unknown = wanted.filter((g) => !visible.includes(g));
   if (unknown.length > 0) throw new Error(`--gpus names GPUs that are not visible: ${unknown.join(', ')} (visible: ${visible.join(', ')})`);
-  return gpuSlots(wanted, perGpu);
+  return gpuSlots(wanted, perGpu ?? defaultVerificationsPerGpu(wanted.length));
 }
