@@ -114,8 +114,9 @@ function positiveInt(text: string | undefined, name: string, fallback: number, m
   return n;
 }
 
+/** `--per-gpu` and the like: undefined when not given, so the callee picks its own default. */
 function optionalPositiveInt(text: string | undefined, name: string): number | undefined {
-  return text === undefined ? undefined : positiveInt(text, name, 0);
+  return text === undefined ? undefined : positiveInt(text, name, 1 /* not used: text is given */);
 }
 
 function durationArg(text: string | undefined, name: string, fallback: number): number {

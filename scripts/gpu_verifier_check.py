@@ -163,8 +163,10 @@ def do_bench_rows(data_dir: Path, rows: list[dict[str, Any]]) -> None:
     import torch
     import triton.testing
 
+    from verifier.gpu_lock import GpuLock, gpu_key
     from verifier.harness import Harness
 
+    lock = GpuLock(gpu_key(torch))  # exclusive, as the verifier's timing: other processes start on this GPU
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     work = Path(tempfile.mkdtemp(prefix="kverify-dobench-"))
@@ -183,13 +185,16 @@ def do_bench_rows(data_dir: Path, rows: list[dict[str, Any]]) -> None:
             with torch.no_grad():
                 torch.manual_seed(0)
                 m = cand.ModelNew(*init).cuda()
+                lock.acquire("exclusive")
                 row["dobench_ms"] = triton.testing.do_bench(lambda: m(*inputs), warmup=25, rep=200, return_mode="median")
                 if row["problem"] not in eager_done:
                     ref = prob.Model(*init).cuda()
                     eager_done[row["problem"]] = triton.testing.do_bench(lambda: ref(*inputs), warmup=25, rep=200,
                                                                          return_mode="median")
+                lock.release()
             row["dobench_eager_ms"] = eager_done[row["problem"]]
         except Exception as e:  # noqa: BLE001
+            lock.release()
             row["dobench_error"] = f"{type(e).__name__}: {e}"[:300]
         log(f"do_bench {row['candidate']}: {row.get('dobench_ms')} ms (eager {row.get('dobench_eager_ms')})")
 

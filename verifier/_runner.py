@@ -99,24 +99,30 @@ def main() -> None:  # noqa: C901 - one linear script
         triton = None  # type: ignore[assignment]
     # warm the intra-op thread pool and the device so their threads count as the harness's
     torch.randn(1 << 16).sum()
+    from verifier import cuda_ipc
+
+    lock = None
     if device == "cuda":
-        # creating this process's CUDA context must not disturb a candidate being timed on the same GPU
+        # this process's CUDA context and IPC probe must not disturb a candidate being timed on the same GPU
         from verifier.gpu_lock import GpuLock, gpu_key
 
         lock = GpuLock(gpu_key(torch), cfg.get("gpu_lock_dir"), dir_fd=lock_dir_fd)
         lock.acquire("shared")
         torch.ones(16, device="cuda").sum().item()
+    h = harness.Harness(torch, device, cfg)
+    h.install()
+    ipc_probe = cuda_ipc.probe(torch, _EXPORTED) if device == "cuda" else None
+    if lock is not None:
         lock.release()
     if lock_dir_fd is not None:
         os.close(lock_dir_fd)
-    h = harness.Harness(torch, device, cfg)
-    h.install()
+    if device == "cuda":
+        # outside the lock: held for its 3 s of host work, it cut a batch's throughput by a third (H100);
+        # its one 1-element kernel can land in one timing trial, which a median of hundreds absorbs
+        h.start_profiler()
     base_threads = {t.ident for t in threading.enumerate()}
     base_os_threads = harness.os_thread_count()
-    from verifier import cuda_ipc
-
-    send(ev="ready", ipc_probe=cuda_ipc.probe(torch, _EXPORTED) if device == "cuda" else None,
-         fs_readonly=fs_readonly, fs_what=fs_what)
+    send(ev="ready", ipc_probe=ipc_probe, fs_readonly=fs_readonly, fs_what=fs_what)
     cmd = _next_command()
     if cmd.get("cmd") != "import":
         os._exit(0)
@@ -292,6 +298,10 @@ def main() -> None:  # noqa: C901 - one linear script
     if new:
         tres["observations"].append({"kind": "threads", "evidence": f"{len(new)} new Python thread(s) alive after timing"})
     prof = tres.get("profiled") or {}
+    if prof.get("failed_after_import"):
+        tres["observations"].append({"kind": "timer-tamper", "evidence": (
+            f"the CUDA profiler worked before the candidate was imported and failed while it was timed: "
+            f"{prof.get('error')}")})
     if prof.get("off_stream"):
         tres["observations"].append({"kind": "side-stream", "evidence": (
             f"the CUDA profiler saw {prof['off_stream']} GPU activit(ies) ({prof['off_stream_ms']:.4f} ms in "

@@ -108,8 +108,16 @@ def _confine(writable: list[str], hidden: list[str], hidden_fds: dict[str, int])
         r = subprocess.run([mount, *args], capture_output=True, text=True)
         return None if r.returncode == 0 else (r.stderr.strip() or f"exit {r.returncode}")
 
-    # /dev/shm holds the other candidates' directories: a private one, with only this one's put back
     shm = "/dev/shm"
+    hidden = [os.path.realpath(d) for d in hidden if d]
+    missing = [d for d in hidden if not os.path.isdir(d)]
+    if missing:
+        return False, f"no directory to hide: {', '.join(missing)}"
+    for d in hidden:  # one under /dev/shm disappears with it below; its descriptor stays on the old tmpfs
+        if d.startswith(shm + "/"):
+            hidden_fds[d] = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+    hidden = [d for d in hidden if d not in hidden_fds]
+    # /dev/shm holds the other candidates' directories: a private one, with only this one's put back
     own = [os.path.realpath(d) for d in writable if d and os.path.realpath(d).startswith(shm + "/")]
     if os.path.isdir(shm):
         fds = {d: os.open(d, os.O_RDONLY | os.O_DIRECTORY) for d in own}
@@ -127,7 +135,6 @@ def _confine(writable: list[str], hidden: list[str], hidden_fds: dict[str, int])
             for fd in fds.values():
                 os.close(fd)
     keep = []
-    hidden = [os.path.realpath(d) for d in hidden if d and os.path.isdir(d)]
     for d in list(writable) + hidden:
         if d and os.path.isdir(d):
             d = os.path.realpath(d)

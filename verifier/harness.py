@@ -242,33 +242,54 @@ def _is_gpu_work(e: Any) -> bool:
     return str(e.device_type()).endswith("CUDA")
 
 
-def profile_gpu_work(profiler: tuple[Any, Any] | None, sync: Callable[[], Any], marker: Any,
-                     calls: list[Callable[[], Any]]) -> dict[str, Any]:
+def profile_gpu_work(profiler: tuple[Any, Any] | None, sync: Callable[[], Any], zero_: Callable[[Any], Any],
+                     marker: Any, calls: list[Callable[[], Any]]) -> dict[str, Any]:
     """What the GPU ran for ``calls``, on every stream, from the CUDA profiler (CUPTI): the one check that
     sees work on a stream the candidate's C++ made itself. ``marker`` (a one-element tensor) is zeroed on
-    the current stream first: the first GPU activity names the stream being timed. Returns the work per
-    call in ms, the activities on other streams (``off_stream``: count, names, ms) or ``error``."""
+    the current stream first (with ``zero_`` as captured before the candidate was imported): the first GPU
+    activity names the stream being timed. Returns the GPU's busy time per call in ms (the union of the
+    activities' intervals: kernels that overlap count once), the activities on other streams
+    (``off_stream``: count, names, ms), or ``error`` when the profiler failed. An exception raised by
+    a call is the candidate's and is raised again."""
     if profiler is None:
         return {"error": "torch.profiler unavailable"}
     profile, activity = profiler
     t0 = time.perf_counter()
+    call_error: BaseException | None = None
     try:
         sync()
         with profile(activities=[activity.CUDA]) as prof:
-            marker.zero_()
+            zero_(marker)
             for f in calls:
-                f()
+                try:
+                    f()
+                except BaseException as e:  # noqa: BLE001 - the candidate's: raised below, profiler closed
+                    call_error = e
+                    break
             sync()
         evs = [e for e in prof.profiler.kineto_results.events() if _is_gpu_work(e)]
     except Exception as e:  # noqa: BLE001 - no CUPTI, profiler busy, ...
+        if call_error is not None:
+            raise call_error from None
         return {"error": f"{type(e).__name__}: {e}"[:200]}
+    if call_error is not None:
+        raise call_error
     if not evs:
         return {"error": "the profiler recorded no GPU activity"}
     evs.sort(key=lambda e: e.start_ns())
     timed_stream = evs[0].device_resource_id()
     work = evs[1:]
     off = [e for e in work if e.device_resource_id() != timed_stream]
-    return {"calls": len(calls), "work_ms_per_call": sum(e.duration_ns() for e in work) / 1e6 / max(1, len(calls)),
+    busy_ns, end_ns = 0, None
+    for e in work:  # sorted by start: the union of [start, start + duration]
+        s0, s1 = e.start_ns(), e.start_ns() + e.duration_ns()
+        if end_ns is None or s0 >= end_ns:
+            busy_ns += s1 - s0
+            end_ns = s1
+        elif s1 > end_ns:
+            busy_ns += s1 - end_ns
+            end_ns = s1
+    return {"calls": len(calls), "work_ms_per_call": busy_ns / 1e6 / max(1, len(calls)),
             "activities": len(work), "off_stream": len(off), "wall_s": round(time.perf_counter() - t0, 3),
             "off_stream_ms": sum(e.duration_ns() for e in off) / 1e6,
             "off_stream_names": sorted({e.name()[:80] for e in off})[:3]}
@@ -292,6 +313,7 @@ class Harness:
         self.off_stream_example = ""
         self._current_stream = torch.cuda.current_stream if device == "cuda" else None
         self._profiler = _capture_profiler() if device == "cuda" else None
+        self.profiler_works = False  # set by start_profiler()
 
     # ---- installation -----------------------------------------------------------------------------
     def install(self) -> None:
@@ -322,10 +344,13 @@ class Harness:
         torch.Tensor.new_empty = new_empty
         self._install_triton()
         self._install_cpp_extension()
-        if self.device == "cuda":
-            # the first profiling session of a process starts CUPTI (seconds): pay it here, in a candidate
-            # process started ahead, not in the candidate's timing stage
-            profile_gpu_work(self._profiler, self.clock.sync, self._orig["empty"](1, device="cuda"), [])
+
+    def start_profiler(self) -> None:
+        """The first profiling session of a process starts CUPTI (about 3 s, on the host): paid here, in a
+        candidate process started ahead, not in the candidate's timing stage."""
+        warm = profile_gpu_work(self._profiler, self.clock.sync, self.clock.zero_,
+                                self._orig["empty"](1, device="cuda"), [])
+        self.profiler_works = "error" not in warm
 
     def uninstall_poison(self) -> None:
         self.poison_mode = None
@@ -513,7 +538,12 @@ class Harness:
         checked = [(lambda inp=inp: self._stream_checked(model, inp)) for inp in sets]
         r = self.clock.bench_cuda(fns, min_trials=min_trials, target_s=target_s, checked=checked)
         marker = self._orig["empty"](1, device="cuda")
-        r["profiled"] = profile_gpu_work(self._profiler, self.clock.sync, marker, [checked[i % len(checked)] for i in range(3)])
+        prof = profile_gpu_work(self._profiler, self.clock.sync, self.clock.zero_, marker,
+                                [checked[i % len(checked)] for i in range(3)])
+        # it worked before the candidate was imported: failing now is the candidate's doing (its own
+        # profiler session, say), which would switch this check off
+        prof["failed_after_import"] = "error" in prof and self.profiler_works
+        r["profiled"] = prof
         r["last_outputs"] = [snapshot(self.torch, o, keep_device)[0] for o in r["last_outputs"]]
         return r
 

@@ -1,6 +1,7 @@
 """Turn what the candidate's process recorded into a verdict (runs in the parent)."""
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -238,9 +239,10 @@ def judge_timing(ver: Any, tres: dict[str, Any]) -> dict[str, Any]:
                                       f"the device is synchronized before the end event (fastest of the synchronised "
                                       f"trials, less the fastest synchronize alone, "
                                       f"{tres.get('sync_overhead_min', 0):.4f} ms): work runs outside the timed stream")
-        prof = tres.get("profiled") or {}
+        prof = tres.get("profiled") if isinstance(tres.get("profiled"), dict) else {}
         ver.detail["profiled"] = prof
         pw = prof.get("work_ms_per_call")
+        pw = float(pw) if isinstance(pw, (int, float)) and not isinstance(pw, bool) and math.isfinite(pw) else None
         if med is not None and pw is not None and pw > SIDE_STREAM_FACTOR * med + SIDE_STREAM_SLACK_MS:
             cheats.add("side-stream", f"median {med:.4f} ms with events on the current stream, but the CUDA profiler "
                                       f"saw {pw:.4f} ms of GPU work per call: work runs outside the timed window")

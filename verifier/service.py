@@ -28,8 +28,8 @@ from typing import Any
 from verifier import sandbox
 
 MAX_REFERENCES = 2  # prepared problems kept (GPU memory: inputs and results of every seed)
-# candidate processes kept starting or ready: on a GPU two, so that one is ready even after a verification
-# shorter than a process's start (warm candidates take ~1.5 s on an H100, a start ~3.5 s); on the CPU one
+# candidate processes kept starting or ready: on a GPU three, so that one is ready even after verifications
+# shorter than a process's start (warm candidates take ~1 s on an H100, a start ~7 s); on the CPU one
 SPARES = {"cuda": 3, "cpu": 1}
 
 
@@ -39,11 +39,13 @@ class WarmState:
         self.spares: list[sandbox.RunnerProcess] = []
         self.refs: OrderedDict[str, Any] = OrderedDict()
         self.use_netns: bool | None = None
+        self.netns_worked = False  # a candidate process has become ready inside its namespace here
         self.active: sandbox.RunnerProcess | None = None  # the candidate process being judged
 
     # ---- candidate processes ------------------------------------------------------------------------
     def prespawn(self) -> None:
-        """Keep SPARES candidate processes starting or ready (each takes ~7 s on the H100: torch, Triton, a CUDA context, the CUDA profiler)."""
+        """Keep SPARES candidate processes starting or ready (each takes ~7 s on the H100: torch, Triton, a
+        CUDA context, the CUDA profiler)."""
         for r in [r for r in self.spares if not r.alive()]:
             r.discard()
             self.spares.remove(r)
@@ -98,9 +100,15 @@ class WarmState:
                 pass
         return killed
 
-    def netns_failed(self) -> None:
-        """A candidate process could not start inside a network namespace here: stop asking for one."""
+    def netns_failed(self) -> bool:
+        """A candidate process died before it was ready inside its namespace. If none ever became ready
+        here, namespaces do not work on this host with this device: stop asking for them (True; the
+        verdicts say so in ``env``). If one did, this was something else (the GPU out of memory, say),
+        and dropping the confinement for every later candidate is not the answer: False."""
+        if self.netns_worked:
+            return False
         self.use_netns = False
+        return True
 
     # ---- references -----------------------------------------------------------------------------------
     def reference(self, req: dict[str, Any], device: str, lock: Any) -> Any:

@@ -321,15 +321,19 @@ class Verification:
         self.deadline = self.runner.t_spawn + STARTUP_LIMIT_S
         ev = self.wait_event({"ready"})
         if ev is None and not self.timed_out and self.runner.netns and os.environ.get("VERIFIER_NETNS") != "1":
-            # the process died before the candidate was even imported: retry once without the namespace
+            # the process died before the candidate was even imported: retry once without the namespace,
+            # unless namespaces have worked on this warm verifier before (then it is not the host)
             _, why = self.process_gone_message()
+            if self.warm is not None and not self.warm.netns_failed():
+                return self.finish("infra_error", "the candidate's process failed to start inside its namespace "
+                                                  "(others started there on this verifier): " + why)
             log(f"candidate process failed to start inside a network namespace; retrying without: {why[:300]}")
             self.runner.discard()
-            if self.warm is not None:
-                self.warm.netns_failed()
             self._start_runner(False)
             self.deadline = self.runner.t_spawn + STARTUP_LIMIT_S
             ev = self.wait_event({"ready"})
+        if ev is not None and self.runner.netns and self.warm is not None:
+            self.warm.netns_worked = True
         if ev is None:
             if self.timed_out:
                 return self.finish("infra_error", f"the candidate's process did not start within {STARTUP_LIMIT_S} s")

@@ -43,7 +43,8 @@ export async function visibleGpus(): Promise<string[]> {
 /**
  * Verifications sharing one GPU when `--per-gpu` is not given: one per four host cores per GPU, from 2 to
  * 4. While some compile on the host's cores another runs on the GPU; on the 16-core H100 host, 4 kept
- * the GPU busy 86–88% of a cold batch against 68% with 2 (docs/benchmarks.md, third session).
+ * the GPU busy 86–88% of a cold batch against 68% with 2 (docs/benchmarks.md, third session). It counts
+ * the GPUs this worker serves: run one worker per host (all its GPUs), or pass `--per-gpu` explicitly.
  */
 export function defaultVerificationsPerGpu(gpuCount: number, cores = os.availableParallelism()): number {
   return Math.min(4, Math.max(2, Math.floor(cores / Math.max(1, gpuCount) / 4)));

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -180,7 +183,7 @@ from verifier.gpu_lock import GpuLock, LockTimeout
 work, lock_dir = sys.argv[1], sys.argv[2]
 ok, what, fds = confine([work], hidden=[lock_dir])
 assert ok, what
-assert os.listdir(lock_dir) == [], "the lock directory is visible to the candidate's process"
+assert not os.path.exists(lock_dir) or os.listdir(lock_dir) == [], "the candidate's process sees the locks"
 try:  # root of its namespace may write to the covering tmpfs, which is its own: the real directory is untouched
     open(os.path.join(lock_dir, "written-by-candidate.lock"), "w").close()
 except OSError:
@@ -194,14 +197,18 @@ sys.stdin.readline()
 
 @pytest.mark.skipif(not __import__("verifier.sandbox", fromlist=["x"]).mountns_available(),
                     reason="unshare -rmn does not work here")
-def test_confined_process_takes_the_gpu_lock_it_cannot_see(tmp_path):
+@pytest.mark.parametrize("lock_base", ["tmp", "shm"])
+def test_confined_process_takes_the_gpu_lock_it_cannot_see(tmp_path, lock_base):
     """The candidate's process confines its filesystem (read-only, lock directory hidden) before it takes
     the GPU lock for its CUDA start-up: the lock must still work through the descriptor confine keeps, and
     hold against a verifier outside. (Broke on the first GPU run: the descriptor pointed into a mount that
-    had turned read-only.)"""
-    work, lock_dir = tmp_path / "work", tmp_path / "locks"
+    had turned read-only.) Also with the lock directory under /dev/shm, which the process replaces."""
+    if lock_base == "shm" and not os.access("/dev/shm", os.W_OK):
+        pytest.skip("no writable /dev/shm")
+    work = tmp_path / "work"
+    lock_dir = tmp_path / "locks" if lock_base == "tmp" else Path(tempfile.mkdtemp(prefix="kverify-test-locks-", dir="/dev/shm"))
     work.mkdir()
-    lock_dir.mkdir()
+    lock_dir.mkdir(exist_ok=True)
     child = subprocess.Popen(["unshare", "-rmn", sys.executable, "-c", CONFINED_LOCK_HOLDER, str(work), str(lock_dir)],
                              cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -217,3 +224,19 @@ def test_confined_process_takes_the_gpu_lock_it_cannot_see(tmp_path):
         timer.release()
     finally:
         child.kill()
+        if lock_base == "shm":
+            shutil.rmtree(lock_dir, ignore_errors=True)
+
+
+def test_a_start_up_failure_drops_the_namespace_only_where_it_never_worked():
+    """Namespaces that never worked on this host: the verifier goes on without them (verdicts say so).
+    Once a candidate process has started inside one, a later failure (the GPU out of memory, say) must not
+    switch confinement off for every later candidate."""
+    from verifier.service import WarmState
+
+    fresh = WarmState("cpu")
+    fresh.use_netns = True
+    assert fresh.netns_failed() is True and fresh.use_netns is False
+    worked = WarmState("cpu")
+    worked.use_netns, worked.netns_worked = True, True
+    assert worked.netns_failed() is False and worked.use_netns is True

@@ -118,3 +118,68 @@ def test_a_noisy_round_is_measured_again_instead_of_rejected():
     gpu = SimGpu(wake_ms=wake)
     r = gpu.clock().bench_cuda([honest(gpu, 0.05, 0.02)] * 3, min_trials=100, target_s=0.01)
     assert r["synced_rounds"] >= 2 and not flagged(r), r
+
+
+# ---- the CUDA profiler's record (harness.profile_gpu_work), with a stand-in for torch.profiler ----------
+class FakeEvent:
+    def __init__(self, stream: int, start_us: float, dur_us: float, name: str = "k"):
+        self.stream, self.start, self.dur, self._name = stream, int(start_us * 1000), int(dur_us * 1000), name
+
+    def activity_type(self) -> str:
+        return "kernel"
+
+    def device_resource_id(self) -> int:
+        return self.stream
+
+    def start_ns(self) -> int:
+        return self.start
+
+    def duration_ns(self) -> int:
+        return self.dur
+
+    def name(self) -> str:
+        return self._name
+
+
+def fake_profiler(events: list[FakeEvent], fail: bool = False) -> tuple[Any, Any]:
+    class Profile:
+        def __init__(self, activities: Any):
+            if fail:
+                raise RuntimeError("profiler already running")
+            self.profiler = SimpleNamespace(kineto_results=SimpleNamespace(events=lambda: events))
+
+        def __enter__(self) -> "Profile":
+            return self
+
+        def __exit__(self, *exc: Any) -> None:
+            return None
+
+    return Profile, SimpleNamespace(CUDA="cuda")
+
+
+def _profile(events: list[FakeEvent], calls: list[Callable[[], Any]] | None = None, fail: bool = False) -> dict[str, Any]:
+    from verifier.harness import profile_gpu_work
+
+    return profile_gpu_work(fake_profiler(events, fail), lambda: None, lambda t: None, object(),
+                            calls if calls is not None else [lambda: None] * 2)
+
+
+def test_profiler_busy_time_counts_overlapping_kernels_once_and_names_other_streams():
+    marker = FakeEvent(7, 0, 1)
+    r = _profile([marker, FakeEvent(7, 10, 40), FakeEvent(7, 30, 40), FakeEvent(7, 100, 20)])
+    assert r["off_stream"] == 0 and abs(r["work_ms_per_call"] - (60 + 20) / 1000 / 2) < 1e-9  # not 100 us
+    r = _profile([marker, FakeEvent(7, 10, 40), FakeEvent(9, 12, 70, "axpy_kernel")])
+    assert r["off_stream"] == 1 and r["off_stream_names"] == ["axpy_kernel"] and abs(r["off_stream_ms"] - 0.07) < 1e-9
+
+
+def test_profiler_failure_is_reported_and_the_candidates_exception_is_its_own():
+    assert "error" in _profile([], fail=True) and "error" in _profile([])
+
+    def boom() -> None:
+        raise ValueError("candidate failed")
+
+    try:
+        _profile([FakeEvent(7, 0, 1)], calls=[boom])
+        raise AssertionError("the candidate's exception was swallowed")
+    except ValueError as e:
+        assert "candidate failed" in str(e)
