@@ -31,6 +31,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT))
+from verifier.sandbox import child_pids_of  # noqa: E402
+from verifier.timing import covered_length  # noqa: E402
 from verifier_client import WarmVerifier, request  # noqa: E402
 
 GPU = ROOT / "verifier" / "tests" / "fixtures" / "gpu"
@@ -93,34 +96,17 @@ def gpu_phase_share(rows: list[dict[str, Any]], wall_s: float) -> float | None:
     """Share of the batch's wall time in which at least one verification was past its compile stage
     (reference, correctness or timing work on the GPU, or waiting for the GPU lock): the union of those
     intervals over the batch's wall time."""
-    spans = sorted((r["start"] + sum((r["stages"] or {}).get(k, 0) for k in ("static", "compile")), r["end"])
-                   for r in rows)
-    covered, cur_s, cur_e = 0.0, None, None
-    for s, e in spans:
-        if cur_e is None or s > cur_e:
-            covered += (cur_e - cur_s) if cur_e is not None else 0.0
-            cur_s, cur_e = s, e
-        else:
-            cur_e = max(cur_e, e)
-    covered += (cur_e - cur_s) if cur_e is not None else 0.0
+    covered = covered_length((r["start"] + sum((r["stages"] or {}).get(k, 0) for k in ("static", "compile")), r["end"])
+                             for r in rows)
     return covered / wall_s if wall_s > 0 and rows else None
 
 
 def _descendants(pids: list[int]) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            children.setdefault(ppid, []).append(int(d))
     out, todo = [], list(pids)
     while todo:
         p = todo.pop()
         out.append(p)
-        todo.extend(children.get(p, []))
+        todo.extend(child_pids_of(p))
     return out
 
 

@@ -166,7 +166,3 @@ def probe_error(torch: Any, desc: dict[str, Any] | None) -> str | None:
         return None if ok else "the probe tensor read back wrong"
     except Exception as e:  # noqa: BLE001
         return f"{type(e).__name__}: {e}"[:300]
-
-
-def probe_works(torch: Any, desc: dict[str, Any] | None) -> bool:
-    return probe_error(torch, desc) is None

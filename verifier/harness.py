@@ -4,6 +4,7 @@ Imported by ``verifier._runner`` after torch and before the candidate.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import inspect
@@ -12,10 +13,10 @@ import os
 import shutil
 import subprocess
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from verifier import cuda_build
-from verifier.timing import Clock
+from verifier.timing import Clock, covered_length
 
 # NaN bit patterns that arithmetic rarely produces: an output element holding one was never written.
 PAYLOAD_BITS = {"float32": ("int32", 0x7FC0DEAD), "float16": ("int16", 0x7E5A), "bfloat16": ("int16", 0x7FDA),
@@ -280,15 +281,7 @@ def profile_gpu_work(profiler: tuple[Any, Any] | None, sync: Callable[[], Any], 
     timed_stream = evs[0].device_resource_id()
     work = evs[1:]
     off = [e for e in work if e.device_resource_id() != timed_stream]
-    busy_ns, end_ns = 0, None
-    for e in work:  # sorted by start: the union of [start, start + duration]
-        s0, s1 = e.start_ns(), e.start_ns() + e.duration_ns()
-        if end_ns is None or s0 >= end_ns:
-            busy_ns += s1 - s0
-            end_ns = s1
-        elif s1 > end_ns:
-            busy_ns += s1 - end_ns
-            end_ns = s1
+    busy_ns = covered_length((e.start_ns(), e.start_ns() + e.duration_ns()) for e in work)
     return {"calls": len(calls), "work_ms_per_call": busy_ns / 1e6 / max(1, len(calls)),
             "activities": len(work), "off_stream": len(off), "wall_s": round(time.perf_counter() - t0, 3),
             "off_stream_ms": sum(e.duration_ns() for e in off) / 1e6,
@@ -508,29 +501,34 @@ class Harness:
         if self.device == "cuda":
             self.clock.sync()
         self.poison_mode = poison
-        if self.device == "cuda":
-            self.expected_stream = self._current_stream()
         try:
-            if record_ops:
-                out, self.last_ops = record_aten_ops(torch, lambda: model(*inputs))
-            else:
-                out = model(*inputs)
-            if self.device == "cuda":
-                self.clock.sync()
+            with self.launches_on_current_stream():
+                if record_ops:
+                    out, self.last_ops = record_aten_ops(torch, lambda: model(*inputs))
+                else:
+                    out = model(*inputs)
+                if self.device == "cuda":
+                    self.clock.sync()
         finally:
             self.poison_mode = None
-            self.expected_stream = None
         return out
+
+    @contextlib.contextmanager
+    def launches_on_current_stream(self) -> Iterator[None]:
+        """Inside, every kernel launch (Triton, extension call) must go to the stream current now; others
+        are counted by check_stream. On the CPU there is nothing to check."""
+        self.expected_stream = self._current_stream() if self.device == "cuda" else None
+        try:
+            yield
+        finally:
+            self.expected_stream = None
 
     # ---- timing -----------------------------------------------------------------------------------
     def _stream_checked(self, model: Any, inputs: list[Any]) -> Any:
         """A call whose launches must go to the current stream, as in the correctness calls (a candidate
         may switch streams only once those are over)."""
-        self.expected_stream = self._current_stream()
-        try:
+        with self.launches_on_current_stream():
             return model(*inputs)
-        finally:
-            self.expected_stream = None
 
     def time_cuda(self, model: Any, sets: list[list[Any]], min_trials: int, target_s: float,
                   keep_device: bool = False) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 FLUSH_BYTES = 256 * 1024 * 1024  # >= 256 MB, the same as triton.testing.do_bench
 # side-stream cross-check: another round of synchronised trials when the work they see exceeds this
@@ -25,6 +25,19 @@ def quantile(sorted_vals: Sequence[float], q: float) -> float:
     pos = (len(sorted_vals) - 1) * q
     lo, hi = math.floor(pos), math.ceil(pos)
     return sorted_vals[lo] + (sorted_vals[hi] - sorted_vals[lo]) * (pos - lo)
+
+
+def covered_length(spans: Iterable[tuple[float, float]]) -> float:
+    """The length of the union of ``[start, end]`` intervals (overlaps count once)."""
+    total, end = 0.0, None
+    for s0, s1 in sorted(spans):
+        if end is None or s0 >= end:
+            total += s1 - s0
+            end = s1
+        elif s1 > end:
+            total += s1 - end
+            end = s1
+    return total
 
 
 def summarize(times_ms: Sequence[float]) -> dict[str, Any]:

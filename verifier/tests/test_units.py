@@ -196,7 +196,7 @@ def test_cuda_ipc_descriptors_are_checked_before_anything_is_mapped():
     with pytest.raises(Exception) as e:
         cuda_ipc._open(torch, good)
     assert not isinstance(e.value, ValueError) or "CUDA" in str(e.value) or "cuda" in str(e.value)
-    assert cuda_ipc.probe_works(torch, good) is False
+    assert cuda_ipc.probe_error(torch, good) is not None
 
 
 def test_cuda_ipc_handles_must_have_this_torchs_layout_for_cudamalloc_memory():
