@@ -21,8 +21,10 @@ $(VENV_STAMP): requirements-cpu.txt
 build: $(NODE_STAMP)
 	npx tsc -p tsconfig.json
 
-lint: build
+lint: build $(VENV_STAMP)
 	npx eslint .
+	$(VENV)/bin/ruff check
+	$(VENV)/bin/mypy
 
 test-ts: setup build
 	node --test --test-concurrency=1 --test-timeout=300000 dist/test/*.test.js

@@ -1,5 +1,5 @@
 // Replays recorded histories against today's workflow code: a change that breaks determinism for
-// searches already in flight fails here. Re-record with `node dist/scripts/record-history.js` only
+// searches already in flight fails here. Re-record with `node dist/tools/record-history.js` only
 // when such a change is intended (and patched, see docs/operations.md).
 import { Worker } from '@temporalio/worker';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';

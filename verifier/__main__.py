@@ -7,49 +7,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
-from typing import Any
 
-
-def clean_json(o: Any) -> Any:
-    """Make the verdict strict JSON: non-finite floats become null."""
-    if isinstance(o, float):
-        return o if math.isfinite(o) else None
-    if isinstance(o, dict):
-        return {k: clean_json(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [clean_json(v) for v in o]
-    return o
-
-
-def emit(obj: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(clean_json(obj), allow_nan=False) + "\n")
-    sys.stdout.flush()
-
-
-def verdict_for(raw: str, warm: Any = None) -> tuple[dict[str, Any], int]:
-    """(verdict, exit code) for a raw request; a bad request is an infra_error verdict, exit code 2."""
-    from verifier.verify import RequestError, empty_verdict, parse_request, verify_request
-
-    try:
-        req = parse_request(raw)
-    except RequestError as e:
-        dev = "cpu"
-        try:
-            d = json.loads(raw).get("device")
-            dev = d if d in ("cpu", "cuda") else dev
-        except Exception:  # noqa: BLE001
-            pass
-        v = empty_verdict(dev)
-        v["message"] = f"bad request: {e}"
-        return v, 2
-    return verify_request(req, warm), 0
+from verifier import service, verify
+from verifier.inspect_problem import inspect_file
+from verifier.wire import clean_json, emit, empty_verdict
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from verifier.verify import empty_verdict
-
     try:
         if args.request and args.request != "-":
             with open(args.request, encoding="utf-8") as f:
@@ -61,7 +26,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         v["message"] = f"cannot read request: {e}"
         emit(v)
         return 2
-    verdict, code = verdict_for(raw)
+    verdict, code = verify.verdict_for(raw)
     if args.debug:
         print(json.dumps(clean_json(verdict), indent=1), file=sys.stderr)
     emit(verdict)
@@ -69,8 +34,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from verifier.inspect_problem import inspect_file
-
     info = inspect_file(args.problem)
     emit(info)
     return 0 if info.get("ok") else 1
@@ -90,9 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "verify":
         return cmd_verify(args)
     if args.cmd == "serve":
-        from verifier.service import serve
-
-        return serve(args.device)
+        return service.serve(args.device)
     return cmd_inspect(args)
 
 

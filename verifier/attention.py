@@ -117,10 +117,10 @@ def apply_overrides(source: str, overrides: dict[str, Any] | None) -> str:
             raise SpecError(f"cannot set {name}: the spec has no top-level assignment '{name} = ...'")
     lines = source.splitlines()
     for node in sorted(tree.body, key=lambda n: -n.lineno):  # bottom up, so line numbers stay valid
-        name = _assigned_name(node)
-        if name in overrides:
+        target = _assigned_name(node)
+        if target is not None and target in overrides and node.end_lineno is not None:
             old = " ".join(ln.strip() for ln in lines[node.lineno - 1:node.end_lineno])
-            new = f"{name} = {_literal(overrides[name])}  # set at render time; the spec has: {old}"
+            new = f"{target} = {_literal(overrides[target])}  # set at render time; the spec has: {old}"
             span = node.end_lineno - node.lineno + 1
             lines[node.lineno - 1:node.end_lineno] = [new] + [""] * (span - 1)
     return "\n".join(lines) + "\n"
@@ -175,7 +175,7 @@ def _exec(source: str, path: str, name: str) -> types.ModuleType:
     mod.__file__ = path
     try:
         code = compile(source, path, "exec")
-        exec(code, mod.__dict__)  # noqa: S102 - a spec is the user's own code
+        exec(code, mod.__dict__)  # a spec is the user's own code
     except SpecError:
         raise
     except Exception as e:  # noqa: BLE001 - any failure is the spec's fault
@@ -470,7 +470,7 @@ def load_problem(path: str, overrides: dict[str, Any] | None = None) -> types.Mo
     name = f"kernel_search_attention_problem_{_modname(spec_id)}_{zlib.crc32(source.encode()):08x}"
     mod = _exec(source, f"<rendered {spec_id}>", name)
     sys.modules[name] = mod  # torch.compile looks functions' modules up
-    mod.RENDERED_SOURCE = source
+    setattr(mod, "RENDERED_SOURCE", source)  # noqa: B010 - a new attribute of a module object
     return mod
 
 
@@ -553,7 +553,7 @@ def baselines(spec_module_or_path: Any, q: Any, k: Any, v: Any, compile: bool = 
 
     from torch.nn.attention.flex_attention import create_block_mask, flex_attention
 
-    keep = None
+    keep: Any = None
     if mask_mod is not None:
         with torch.no_grad():
             keep = mask_mod(*index_tensors(batch, heads, q_len, kv_len, dev))
@@ -625,6 +625,8 @@ def main(argv: list[str] | None = None) -> int:
         s.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                        help="override any top-level constant, e.g. --set WINDOW=1024 --set 'GRID=(64, 64)'")
     args = p.parse_args(argv)
+    overrides: dict[str, Any] | None
+    err: str | None
     try:
         overrides = _parse_set(args.set)
     except SpecError as e:
@@ -633,7 +635,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         err = None
         for flag, name in (("batch", "B"), ("heads", "H"), ("seq", "S"), ("dim", "D"), ("dtype", "DTYPE")):
-            if getattr(args, flag) is not None:
+            if getattr(args, flag) is not None and overrides is not None:
                 overrides[name] = getattr(args, flag)
     if args.cmd == "validate":
         info = {"ok": False, "error": err} if err else validate(args.spec, overrides)

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from verifier import sandbox
-from verifier.timing import Clock
+from verifier.timing import TIMING_MIN_TRIALS, TIMING_TARGET_S, Clock
 
 # (peak DRAM bandwidth bytes/s, dense fp32-as-TF32 FLOP/s, dense fp16/bf16 FLOP/s) -- generous (spec) numbers
 PEAKS = [
@@ -73,8 +73,6 @@ def measure(ref: Any, gpu: str) -> dict[str, Any]:
     model = ref.trials[0].model
     sets = [[x.clone() if isinstance(x, torch.Tensor) else x for x in s] for s in ref.timing_inputs]
     fns = [(lambda inp=inp: model(*inp)) for inp in sets]
-    from verifier.verify import TIMING_MIN_TRIALS, TIMING_TARGET_S
-
     def bench(f: Any) -> dict[str, Any]:  # the candidate's method and trial budget
         return clock.bench_cuda(f, min_trials=TIMING_MIN_TRIALS, target_s=TIMING_TARGET_S)
 

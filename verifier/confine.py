@@ -30,6 +30,7 @@ import ctypes
 import os
 import shutil
 import subprocess
+from collections.abc import Sequence
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
@@ -88,7 +89,7 @@ def _lock_mounts() -> str | None:
     return None
 
 
-def confine(writable: list[str], hidden: list[str] = ()) -> tuple[bool, str, dict[str, int]]:
+def confine(writable: list[str], hidden: Sequence[str] = ()) -> tuple[bool, str, dict[str, int]]:
     """Make everything read-only but ``writable`` (directories) and KEEP_FSTYPES, cover ``hidden``
     directories with an empty tmpfs, and lock it all. (done, what happened, {hidden dir: descriptor of
     it, still writable}); the caller closes the descriptors."""
@@ -97,7 +98,7 @@ def confine(writable: list[str], hidden: list[str] = ()) -> tuple[bool, str, dic
     return ok, what, fds
 
 
-def _confine(writable: list[str], hidden: list[str], hidden_fds: dict[str, int]) -> tuple[bool, str]:
+def _confine(writable: list[str], hidden: list[str], hidden_fds: dict[str, int]) -> tuple[bool, str]:  # noqa: C901 - one sequence of mount steps
     if not in_user_namespace():
         return False, "not in a user namespace of its own"
     mount = shutil.which("mount") or "/bin/mount"

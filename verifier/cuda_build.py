@@ -35,6 +35,8 @@ straight to the original build (and find it cached).
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import time
@@ -215,6 +217,24 @@ def _forget_version(name: str) -> None:
 def is_cached(build_directory: str) -> bool:
     """Whether a build of this cache entry exists (light or original), for the caller's build log."""
     return any(os.path.exists(os.path.join(build_directory, *p, "build.ninja")) for p in ((), (LIGHT_SUBDIR,)))
+
+
+def use_cache_entry(args: dict[str, Any], cache_root: str, toolchain_id: str) -> dict[str, Any]:
+    """Point a ``load_inline`` call's bound ``args`` at its entry of the build cache under ``cache_root``.
+
+    The entry is keyed by the call's arguments (less ``verbose`` and ``build_directory``) and the toolchain;
+    the module is renamed ``NAME_<key>`` so that two candidates with the same name do not share a build.
+    Returns the start of the build log entry: ``key``, and ``cached`` (whether a build of it exists)."""
+    key_src = json.dumps({k: (v if isinstance(v, (str, list, tuple, bool, type(None))) else str(v))
+                          for k, v in args.items() if k not in ("verbose", "build_directory")},
+                         sort_keys=True, default=str) + toolchain_id
+    key = hashlib.sha256(key_src.encode()).hexdigest()[:20]
+    args["name"] = f"{args['name']}_{key}"
+    bdir = os.path.join(cache_root, key)
+    os.makedirs(bdir, exist_ok=True)
+    _clear_stale_lock(bdir)
+    args["build_directory"] = bdir
+    return {"key": key, "cached": is_cached(bdir)}
 
 
 def fast_load_inline(orig_load_inline: Callable[..., Any], bound: Any, log: dict[str, Any] | None = None) -> Any:

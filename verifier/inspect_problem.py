@@ -2,16 +2,22 @@
 from __future__ import annotations
 
 import ast
+import hashlib
 import operator
 import os
 from typing import Any
 
-_BINOPS = {
+
+def problem_hash(source: str) -> str:
+    """The problem's identity in caches (prepared references, baselines): its source's hash."""
+    return hashlib.sha256(source.encode()).hexdigest()[:16]
+
+_BINOPS: dict[type, Any] = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
     ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow,
     ast.LShift: operator.lshift, ast.RShift: operator.rshift,
 }
-_UNOPS = {ast.USub: operator.neg, ast.UAdd: operator.pos}
+_UNOPS: dict[type, Any] = {ast.USub: operator.neg, ast.UAdd: operator.pos}
 
 
 def _const_eval(node: ast.AST, env: dict[str, Any]) -> Any:
@@ -43,7 +49,7 @@ def _json_safe(v: Any) -> bool:
     return isinstance(v, (int, str, bool)) or v is None
 
 
-def problem_info(source: str, problem_id: str | None = None) -> dict[str, Any]:
+def problem_info(source: str, problem_id: str | None = None) -> dict[str, Any]:  # noqa: C901 - one check per error line
     """Return the inspect JSON for a problem source. ``ok`` is False with one clear ``error`` line."""
     try:
         tree = ast.parse(source)
@@ -65,7 +71,7 @@ def problem_info(source: str, problem_id: str | None = None) -> dict[str, Any]:
                 if isinstance(t, ast.Name):
                     try:
                         val = _const_eval(node.value, constants)
-                    except Exception:
+                    except Exception:  # noqa: BLE001 - any expression it cannot evaluate is not a constant
                         constants.pop(t.id, None)
                         continue
                     if _json_safe(val):
@@ -133,7 +139,7 @@ def smaller_size(c: int) -> int:
     return c // 2 if m == 1 else (m * 3 // 4) * p
 
 
-def shape_variant(source: str) -> tuple[str, list[tuple[str, int, int]]] | None:
+def shape_variant(source: str) -> tuple[str, list[tuple[str, int, int]]] | None:  # noqa: C901 - one pass per rule
     """The problem's source with its module-level size constants shrunk (``smaller_size``; a constant whose
     new value would be below 16 is kept), and the
     changes as (name, old, new). A constant qualifies when it is an int literal >= 8 (alone or inside a
@@ -144,7 +150,7 @@ def shape_variant(source: str) -> tuple[str, list[tuple[str, int, int]]] | None:
         tree = ast.parse(source)
     except SyntaxError:
         return None
-    assigns: dict[str, list[ast.AST]] = {}
+    assigns: dict[str, list[ast.Assign | ast.AnnAssign]] = {}
     for node in tree.body:
         if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
@@ -165,7 +171,7 @@ def shape_variant(source: str) -> tuple[str, list[tuple[str, int, int]]] | None:
     while todo:
         name = todo.pop()
         for node in assigns.get(name, []):
-            for n in ast.walk(node.value):
+            for n in ast.walk(node.value) if node.value is not None else ():
                 if isinstance(n, ast.Name) and n.id not in pinned:
                     pinned.add(n.id)
                     todo.append(n.id)
@@ -179,7 +185,7 @@ def shape_variant(source: str) -> tuple[str, list[tuple[str, int, int]]] | None:
         elts = value.elts if isinstance(value, (ast.Tuple, ast.List)) else [value]
         for e in elts:
             if (isinstance(e, ast.Constant) and type(e.value) is int and e.value >= SHAPE_CONST_MIN
-                    and e.lineno == e.end_lineno):
+                    and e.lineno == e.end_lineno and e.end_col_offset is not None):
                 new = smaller_size(e.value)
                 if new < SHAPE_NEW_MIN:
                     continue

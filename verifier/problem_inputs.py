@@ -11,6 +11,9 @@ import importlib.util
 import sys
 from typing import Any
 
+# the problem's file names in the candidate's private directory (its own shapes, then the hidden shape)
+PROBLEM_FILE = "problem.py"
+HIDDEN_PROBLEM_FILE = "problem_hidden_shape.py"
 B_SEED_OFFSET = 1_000_003  # the second call's values (caching check)
 C_SEED_OFFSET = 2_000_029  # the third timing input set
 # the timing's three input sets, from the first seed: its two correctness sets and one more
@@ -19,6 +22,7 @@ TIMING_SEED_OFFSETS = (0, B_SEED_OFFSET, C_SEED_OFFSET)
 
 def load_problem(path: str, name: str) -> Any:
     spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None  # a .py path always has both
     mod = importlib.util.module_from_spec(spec)
     sys.modules[name] = mod
     try:
@@ -41,7 +45,7 @@ def load_problem_source(source: str, name: str) -> Any:
     mod.__file__ = filename
     sys.modules[name] = mod
     try:
-        exec(compile(source, filename, "exec"), mod.__dict__)  # noqa: S102 - the problem is trusted code
+        exec(compile(source, filename, "exec"), mod.__dict__)  # the problem is trusted code
     except BaseException:
         sys.modules.pop(name, None)
         linecache.cache.pop(filename, None)

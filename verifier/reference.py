@@ -7,18 +7,23 @@ A warm verifier (``verifier.service``) keeps a prepared Reference for the next c
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from verifier.harness import NON_WORK_ATEN, record_aten_ops
-from verifier.problem_inputs import (B_SEED_OFFSET, TIMING_SEED_OFFSETS, forget_problem, init_inputs,
-                                     load_problem_source, make_inputs, reference_state)
-from verifier.verify import problem_hash
-
-PROBLEM_FILE = "problem.py"
-HIDDEN_PROBLEM_FILE = "problem_hidden_shape.py"
+from verifier.inspect_problem import problem_hash
+from verifier.problem_inputs import (
+    B_SEED_OFFSET,
+    TIMING_SEED_OFFSETS,
+    forget_problem,
+    init_inputs,
+    load_problem_source,
+    make_inputs,
+    reference_state,
+)
+from verifier.shared import NON_WORK_ATEN, record_aten_ops
 
 
 def flatten(out: Any) -> list[Any]:
@@ -52,12 +57,12 @@ class Trial:
     notes: list[str] = field(default_factory=list)
 
 
-def cache_key(req: dict[str, Any], device: str) -> str:
+def cache_key(req: Mapping[str, Any], device: str) -> str:
     return f"{problem_hash(req['problem_source'])}|{device}|{','.join(map(str, req['seeds']))}"
 
 
 class Reference:
-    def __init__(self, req: dict[str, Any], device: str):
+    def __init__(self, req: Mapping[str, Any], device: str):
         self.torch = torch
         self.device = device
         torch.backends.cuda.matmul.allow_tf32 = False
@@ -81,7 +86,7 @@ class Reference:
         self._hidden: dict[str, tuple[Trial | None, str]] = {}
 
     @classmethod
-    def prepared(cls, req: dict[str, Any], device: str, lock: Any) -> "Reference":
+    def prepared(cls, req: Mapping[str, Any], device: str, lock: Any) -> "Reference":
         """A Reference with every seed run, holding the GPU lock shared meanwhile (it runs kernels)."""
         ref = cls(req, device)
         try:

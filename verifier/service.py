@@ -25,7 +25,8 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from verifier import sandbox
+from verifier import sandbox, verify
+from verifier.wire import clean_json
 
 MAX_REFERENCES = 2  # prepared problems kept (GPU memory: inputs and results of every seed)
 # candidate processes kept starting or ready: on a GPU three, so that one is ready even after verifications
@@ -138,8 +139,6 @@ class WarmState:
 
 
 def serve(device: str) -> int:
-    from verifier.__main__ import clean_json, verdict_for
-
     # the protocol owns the real stdout; stray prints (compilers, torch) go to stderr
     proto = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
@@ -184,12 +183,10 @@ def serve(device: str) -> int:
                 raw = json.dumps(msg["request"])
             except (json.JSONDecodeError, KeyError, TypeError) as e:
                 raw = f"<not a request line: {e}>"
-            verdict, _ = verdict_for(raw, warm)
+            verdict, _ = verify.verdict_for(raw, warm)
             answer: dict[str, Any] = {"id": rid, "verdict": clean_json(verdict)}
             if os.environ.get("VERIFIER_DEBUG") == "1":
-                from verifier.verify import LAST_DETAIL
-
-                answer["detail"] = clean_json(LAST_DETAIL)
+                answer["detail"] = clean_json(verify.LAST_DETAIL)
             proto.write(json.dumps(answer, allow_nan=False) + "\n")
             proto.flush()
             stray = warm.reap_strays()

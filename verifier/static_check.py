@@ -11,6 +11,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from verifier.cheats import Cheat
+from verifier.wire import CheatItem
+
 CANDIDATE_FILE = "candidate.py"
 
 # names whose use does no arithmetic "work": allocation, views, metadata, dtype/device moves
@@ -71,12 +74,13 @@ def _chain(node: ast.AST) -> list[str]:
 class StaticResult:
     syntax_error: str | None = None
     missing: str | None = None
-    cheats: list[dict[str, str]] = field(default_factory=list)
+    cheats: list[CheatItem] = field(default_factory=list)
     kernel_names: list[str] = field(default_factory=list)
     uses_atomics: bool = False
     notes: list[str] = field(default_factory=list)
 
-    def add(self, cls: str, evidence: str) -> None:
+    def add(self, cheat: Cheat, evidence: str) -> None:
+        cls = cheat.value
         for c in self.cheats:  # one entry per class, up to three pieces of evidence
             if c["class"] == cls:
                 if evidence not in c["evidence"] and c["evidence"].count("; ") < 2:
@@ -229,7 +233,7 @@ def _strings(tree: ast.Module) -> list[tuple[int, str]]:
     return out
 
 
-def check_candidate(source: str, problem_source: str | None = None, backend: str = "triton") -> StaticResult:
+def check_candidate(source: str, problem_source: str | None = None, backend: str = "triton") -> StaticResult:  # noqa: C901 - one rule after another
     res = StaticResult()
     try:
         tree = ast.parse(source, filename=CANDIDATE_FILE)
@@ -255,22 +259,22 @@ def check_candidate(source: str, problem_source: str | None = None, backend: str
         if isinstance(node, ast.Import):
             for a in node.names:
                 if a.name.split(".")[0] in THREAD_MODULES:
-                    res.add("threads", f"{where(node)} imports {a.name}")
+                    res.add(Cheat.THREADS, f"{where(node)} imports {a.name}")
         elif isinstance(node, ast.ImportFrom) and node.module:
             if node.module.split(".")[0] in THREAD_MODULES:
-                res.add("threads", f"{where(node)} imports from {node.module}")
+                res.add(Cheat.THREADS, f"{where(node)} imports from {node.module}")
             if node.module == "os" and any(a.name in PROCESS_FUNCS for a in node.names):
-                res.add("threads", f"{where(node)} imports a process-spawning function from os")
+                res.add(Cheat.THREADS, f"{where(node)} imports a process-spawning function from os")
             if node.module.split(".")[0] == "time" and any(a.name in TIMER_NAMES for a in node.names):
-                res.add("timer-tamper", f"{where(node)} imports a timing function from time")
+                res.add(Cheat.TIMER_TAMPER, f"{where(node)} imports a timing function from time")
         elif isinstance(node, ast.Attribute):
             ch = _chain(node)
             if len(ch) == 2 and ch[0] == "os" and ch[1] in PROCESS_FUNCS:
-                res.add("threads", f"{where(node)} uses os.{ch[1]}")
+                res.add(Cheat.THREADS, f"{where(node)} uses os.{ch[1]}")
             if ch and ch[-1] in TIMER_NAMES and (ch[0] in ("torch", "time", "triton", "cuda") or "cuda" in ch):
-                res.add("timer-tamper", f"{where(node)} references {'.'.join(ch)}")
+                res.add(Cheat.TIMER_TAMPER, f"{where(node)} references {'.'.join(ch)}")
             if ch and ch[-1] in STREAM_NAMES and "cuda" in ch[:-1]:
-                res.add("side-stream", f"{where(node)} uses {'.'.join(ch)}")
+                res.add(Cheat.SIDE_STREAM, f"{where(node)} uses {'.'.join(ch)}")
 
     # ---- timer-tamper: patching module attributes ----------------------------------------------
     for node in ast.walk(tree):
@@ -282,20 +286,20 @@ def check_candidate(source: str, problem_source: str | None = None, backend: str
         for t in targets:
             ch = _chain(t)
             if len(ch) >= 2 and ch[0] in PATCHABLE_ROOTS:
-                res.add("timer-tamper", f"{where(node)} assigns to {'.'.join(ch)} (patches a library)")
+                res.add(Cheat.TIMER_TAMPER, f"{where(node)} assigns to {'.'.join(ch)} (patches a library)")
         if isinstance(node, ast.Call):
             ch = _chain(node.func)
             if ch in (["setattr"], ["delattr"]) and node.args:
                 root = _chain(node.args[0])
                 if root and root[0] in PATCHABLE_ROOTS:
-                    res.add("timer-tamper", f"{where(node)} calls {ch[0]} on {'.'.join(root)} (patches a library)")
+                    res.add(Cheat.TIMER_TAMPER, f"{where(node)} calls {ch[0]} on {'.'.join(root)} (patches a library)")
 
     # ---- torch-fallback: subclassing Model, try/except fallback, calling the reference's ops ------
     if cls is not None:
         for b in cls.bases:
             ch = _chain(b)
             if ch and ch[-1] == "Model":
-                res.add("torch-fallback", f"{where(cls)} ModelNew subclasses Model")
+                res.add(Cheat.TORCH_FALLBACK, f"{where(cls)} ModelNew subclasses Model")
     aliases = _torch_aliases(tree)
     for node in ast.walk(tree):
         if isinstance(node, ast.Try):
@@ -304,8 +308,8 @@ def check_candidate(source: str, problem_source: str | None = None, backend: str
                 for stmt in h.body:
                     col.visit(stmt)
                 if col.ops:
-                    op = sorted(col.ops, key=col.ops.get)[0]
-                    res.add("torch-fallback", f"{where(h)} except-branch falls back to PyTorch ({op})")
+                    op = min(col.ops, key=lambda o: col.ops[o])
+                    res.add(Cheat.TORCH_FALLBACK, f"{where(h)} except-branch falls back to PyTorch ({op})")
     if problem_source is not None:
         try:
             ptree = ast.parse(problem_source)
@@ -316,23 +320,23 @@ def check_candidate(source: str, problem_source: str | None = None, backend: str
             cand_ops = forward_ops(tree, "ModelNew")
             if ref_ops and set(ref_ops) <= set(cand_ops):
                 names = ", ".join(sorted(ref_ops))
-                line = min(cand_ops[k] for k in ref_ops)
-                res.add("torch-fallback",
-                        f"{CANDIDATE_FILE}:{line} ModelNew.forward calls the reference's own PyTorch op(s): {names}")
+                first = min(cand_ops[k] for k in ref_ops)
+                res.add(Cheat.TORCH_FALLBACK,
+                        f"{CANDIDATE_FILE}:{first} ModelNew.forward calls the reference's own PyTorch op(s): {names}")
             for lineno, s in _strings(tree):
                 for op in ref_ops:
                     if re.search(rf"\b(?:torch|at)::(?:native::)?{re.escape(op)}\s*\(", s):
-                        res.add("torch-fallback", f"{CANDIDATE_FILE}:{lineno} C++ source calls torch/at::{op}")
+                        res.add(Cheat.TORCH_FALLBACK, f"{CANDIDATE_FILE}:{lineno} C++ source calls torch/at::{op}")
 
     # ---- C++/CUDA sources ---------------------------------------------------------------------
     for lineno, s in _strings(tree):
-        if CPP_THREADS.search(s):
-            res.add("threads", f"{CANDIDATE_FILE}:{lineno} C++ source starts threads or processes "
-                               f"({CPP_THREADS.search(s).group(0)})")
-        if CPP_STREAM.search(s):
-            res.add("side-stream", f"{CANDIDATE_FILE}:{lineno} C++ source creates a stream ({CPP_STREAM.search(s).group(0)})")
-        if CPP_TIMER.search(s):
-            res.add("timer-tamper", f"{CANDIDATE_FILE}:{lineno} C++ source uses CUDA timing ({CPP_TIMER.search(s).group(0)})")
+        if found := CPP_THREADS.search(s):
+            res.add(Cheat.THREADS, f"{CANDIDATE_FILE}:{lineno} C++ source starts threads or processes "
+                               f"({found.group(0)})")
+        if found := CPP_STREAM.search(s):
+            res.add(Cheat.SIDE_STREAM, f"{CANDIDATE_FILE}:{lineno} C++ source creates a stream ({found.group(0)})")
+        if found := CPP_TIMER.search(s):
+            res.add(Cheat.TIMER_TAMPER, f"{CANDIDATE_FILE}:{lineno} C++ source uses CUDA timing ({found.group(0)})")
         for m in re.finditer(r"__global__\s+(?:__launch_bounds__\s*\([^)]*\)\s*)?\w[\w:<>\s\*]*?\s(\w+)\s*\(", s):
             res.kernel_names.append(m.group(1))
 

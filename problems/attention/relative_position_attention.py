@@ -6,7 +6,7 @@ out = softmax(score, dim=-1) @ v
 No mask: every query attends to every key. The reference materialises the full S x S score
 matrix in fp32, so it is exact but O(S^2) in memory. Sizes are small so that a Triton candidate
 runs in a few seconds in the CPU interpreter (TRITON_INTERPRET=1); the GPU benchmark of the same
-operation at B=4, H=16, S=4096, D=128 bf16 is scripts/bench_attention.py.
+operation at B=4, H=16, S=4096, D=128 bf16 is bench/bench_attention.py.
 """
 
 import math

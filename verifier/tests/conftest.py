@@ -51,11 +51,24 @@ def verify(prob: str, cand: str, warm: bool = True, **kw: Any) -> dict[str, Any]
     v = verify_request(parse_request(json.dumps(request(prob, cand, **kw))), state)
     if state is not None:
         state.prespawn()
-    # the CLI's output must be strict JSON: check every verdict can be written that way
-    from verifier.__main__ import clean_json
+    # the CLI's output must be strict JSON, and match verifier/verdict.schema.json: checked for every verdict
+    import jsonschema
 
-    json.dumps(clean_json(v), allow_nan=False)
+    from verifier.wire import clean_json
+
+    text = json.dumps(clean_json(v), allow_nan=False)
+    jsonschema.validate(json.loads(text), verdict_schema())
     return v
+
+
+_SCHEMA: Any = None
+
+
+def verdict_schema() -> Any:
+    global _SCHEMA
+    if _SCHEMA is None:
+        _SCHEMA = json.loads((REPO / "verifier" / "verdict.schema.json").read_text())
+    return _SCHEMA
 
 
 def cli(args: list[str], stdin: str | None = None, env: dict[str, str] | None = None,

@@ -280,7 +280,7 @@ def test_module_imports_without_torch():
 
 
 def test_bench_script_without_cuda_exits_zero(monkeypatch, capsys):
-    script = runpy.run_path(str(REPO / "scripts" / "bench_attention_variants.py"), run_name="bench")
+    script = runpy.run_path(str(REPO / "bench" / "bench_attention_variants.py"), run_name="bench")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(sys, "argv", ["bench_attention_variants.py"])
     assert script["main"]() == 0

@@ -2,7 +2,7 @@
 
 The nvcc / g++ tests compile KernelBench-style sources against the light headers here (skipped without
 nvcc); linking needs torch's CUDA libraries, which a CPU wheel lacks, so the whole load_inline path runs
-only in scripts/cuda_build_bench.py on a GPU host. KS_SLOW_TESTS=1 adds the real light-fails-then-full
+only in bench/cuda_build_bench.py on a GPU host. KS_SLOW_TESTS=1 adds the real light-fails-then-full
 error path (about a minute on 2 cores).
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ SLOW = os.environ.get("KS_SLOW_TESTS") == "1"
 
 
 def _bench() -> Any:
-    spec = importlib.util.spec_from_file_location("cuda_build_bench", REPO / "scripts" / "cuda_build_bench.py")
+    spec = importlib.util.spec_from_file_location("cuda_build_bench", REPO / "bench" / "cuda_build_bench.py")
     mod = importlib.util.module_from_spec(spec)
     assert spec.loader is not None
     spec.loader.exec_module(mod)
@@ -232,7 +232,7 @@ def test_fast_build_returns_light_module(tmp_path: Path) -> None:
 def test_light_failure_falls_back_to_the_original_build_and_its_error(tmp_path: Path) -> None:
     """The error the caller sees comes from the original build in the original directory, so the
     harness's map_build_lines still points the compiler's lines at the candidate's source."""
-    from verifier.harness import map_build_lines
+    from verifier.candidate.harness import map_build_lines
 
     cu = "__global__ void k(float* x) {\n  x[0] = 1.f\n}\n"
     cand = tmp_path / "candidate.py"
@@ -316,7 +316,7 @@ def test_real_error_path_reports_candidates_line(tmp_path: Path, monkeypatch: py
     by the harness, names the candidate's line."""
     import torch.utils.cpp_extension as cpp
 
-    from verifier.harness import map_build_lines
+    from verifier.candidate.harness import map_build_lines
 
     monkeypatch.setattr(cpp, "CUDA_HOME", cpp.CUDA_HOME or _cuda_home())
     monkeypatch.setenv("TORCH_CUDA_ARCH_LIST", "9.0a")

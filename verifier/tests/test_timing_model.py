@@ -4,7 +4,7 @@ There is no GPU here, so these tests give Clock a small model of one: a host clo
 their work in order once it is launched, events stamped when their stream reaches them, a synchronize
 that waits for every stream. That is enough to check the method's logic: the regular trials measure the
 kernel, a slow launch on a busy host is not read as hidden work, and work on another stream is seen by
-the synchronised cross-check. The real thing runs on the H100 (scripts/gpu_verifier_check.py, with the
+the synchronised cross-check. The real thing runs on the H100 (verifier/tests/gpu/check_verifier.py, with the
 side-stream fixtures; docs/benchmarks.md)."""
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ import random
 from types import SimpleNamespace
 from typing import Any, Callable
 
-from verifier.judge import SIDE_STREAM_FACTOR, SIDE_STREAM_SLACK_MS
-from verifier.timing import Clock
+from verifier.timing import SIDE_STREAM_FACTOR, SIDE_STREAM_SLACK_MS, Clock
 
 
 class SimGpu:
@@ -158,7 +157,7 @@ def fake_profiler(events: list[FakeEvent], fail: bool = False) -> tuple[Any, Any
 
 
 def _profile(events: list[FakeEvent], calls: list[Callable[[], Any]] | None = None, fail: bool = False) -> dict[str, Any]:
-    from verifier.harness import profile_gpu_work
+    from verifier.candidate.harness import profile_gpu_work
 
     return profile_gpu_work(fake_profiler(events, fail), lambda: None, lambda t: None, object(),
                             calls if calls is not None else [lambda: None] * 2)

@@ -1,16 +1,15 @@
 """Unit tests of the pieces that need no candidate process."""
 import ast
 import json
-import os
 import re
 
 import pytest
 import torch
 
 from verifier import sandbox
+from verifier.candidate.harness import map_build_lines, poison_fill
 from verifier.compare import bitwise_equal, compare_outputs, poison_count, summarize_error
 from verifier.errors import format_exception, trim_build_log
-from verifier.harness import map_build_lines, poison_fill
 from verifier.static_check import check_candidate
 from verifier.tests.conftest import FIXTURES
 from verifier.timing import quantile, summarize
@@ -141,7 +140,7 @@ def test_build_log_lines_map_to_candidate(tmp_path):
 
 
 def test_gpu_fixtures_pass_static_checks_as_intended():
-    """The GPU fixtures (scripts/gpu_verifier_check.py) are clean for the static check: the cheats among them
+    """The GPU fixtures (verifier/tests/gpu/check_verifier.py) are clean for the static check: the cheats among them
     are hidden from it on purpose, so that the run-time checks are what catches them."""
     for cand in sorted((FIXTURES / "gpu" / "candidates").glob("*.py")):
         prob = "gpu_matmul" if ("matmul" in cand.stem or "fallback" in cand.stem) else (

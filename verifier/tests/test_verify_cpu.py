@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from verifier.tests.conftest import REPO, FIXTURES, candidate, cli, problem, request, verify
+from verifier.tests.conftest import FIXTURES, REPO, cli, request, verify
 
 VERDICT_KEYS = {"status", "message", "correctness", "cheats", "timing", "env", "stages"}
 
@@ -173,7 +173,8 @@ def test_job_holds_no_tensors_and_both_sides_draw_the_same_inputs(tmp_path):
     import torch
 
     from verifier import problem_inputs as pin
-    from verifier.reference import PROBLEM_FILE, Reference
+    from verifier.problem_inputs import PROBLEM_FILE
+    from verifier.reference import Reference
     from verifier.verify import parse_request
 
     req = parse_request(json.dumps(request("elementwise_add", "add_correct")))

@@ -1,5 +1,5 @@
 // Records the history of a real search (scripted model, CPU verifier) for the replay test.
-// Usage: node dist/scripts/record-history.js   (after `make build`)
+// Usage: node dist/tools/record-history.js   (after `make build`)
 import { execa } from 'execa';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
 import inspect
 import json
 import os
@@ -16,43 +15,8 @@ import time
 from typing import Any, Callable, Iterator
 
 from verifier import cuda_build
+from verifier.shared import INT_POISON, PAYLOAD_BITS, record_aten_ops
 from verifier.timing import Clock, covered_length
-
-# NaN bit patterns that arithmetic rarely produces: an output element holding one was never written.
-PAYLOAD_BITS = {"float32": ("int32", 0x7FC0DEAD), "float16": ("int16", 0x7E5A), "bfloat16": ("int16", 0x7FDA),
-                "float64": ("int64", 0x7FF8DEADBEEFDEAD)}
-INT_POISON = 0x5A5A5A5A
-
-# aten ops that move, view or allocate data: they do no "work" for the torch-fallback check
-NON_WORK_ATEN = {
-    "empty", "empty_like", "empty_strided", "empty_permuted", "new_empty", "new_empty_strided", "new_zeros",
-    "new_ones", "new_full", "zeros", "zeros_like", "ones", "ones_like", "full", "full_like", "fill_", "zero_",
-    "fill", "copy_", "_to_copy", "to", "clone", "view", "_unsafe_view", "reshape", "_reshape_alias", "as_strided",
-    "expand", "permute", "transpose", "t", "contiguous", "detach", "alias", "lift_fresh", "lift_fresh_copy",
-    "slice", "select", "unsqueeze", "squeeze", "split", "split_with_sizes", "unbind", "narrow", "cat", "stack",
-    "resize_", "set_", "arange", "scalar_tensor", "view_as_real", "view_as_complex", "flatten", "unflatten",
-    "expand_as", "movedim", "_local_scalar_dense", "item", "is_nonzero", "equal", "sym_size", "sym_stride",
-    "sym_numel", "sym_storage_offset", "_has_compatible_shallow_copy_type", "record_stream", "randn", "rand",
-    "normal_", "uniform_", "bernoulli_", "random_", "empty_strided_cuda", "_copy_from", "_copy_from_and_resize",
-    "as_strided_", "detach_", "dim", "size", "stride", "numel", "resolve_conj", "resolve_neg",
-    "_conj", "conj", "_neg_view", "numpy_T", "_unsafe_index", "contiguous_", "_nested_tensor_from_tensor_list",
-}
-
-
-def record_aten_ops(torch: Any, fn: Any) -> tuple[Any, dict[str, int]]:
-    """Run fn under the autograd profiler (CPU side) and count the aten ops it dispatched, C++ callers included.
-
-    (A TorchDispatchMode would do too, but entering one imports torch._dynamo: 3 s on a small machine.)
-    """
-    ops: dict[str, int] = {}
-    with torch.autograd.profiler.profile() as prof:
-        out = fn()
-    for e in prof.function_events:
-        name = e.name
-        if name.startswith("aten::"):
-            n = name[6:]
-            ops[n] = ops.get(n, 0) + 1
-    return out, ops
 
 
 def map_build_lines(msg: str, bdir: str, args: dict[str, Any], cand_path: str) -> str:
@@ -288,6 +252,24 @@ def profile_gpu_work(profiler: tuple[Any, Any] | None, sync: Callable[[], Any], 
             "off_stream_names": sorted({e.name()[:80] for e in off})[:3]}
 
 
+def _count_calls(h: Harness, m: Any) -> Any:
+    """Wrap an extension module's functions: each call counts as a launch and has its stream checked."""
+    for attr in dir(m):
+        if attr.startswith("_"):
+            continue
+        f = getattr(m, attr)
+        if callable(f) and not isinstance(f, type):
+            def counted(*a: Any, _fn: Any = f, **k: Any) -> Any:
+                h.launches += 1
+                h.check_stream()
+                return _fn(*a, **k)
+            try:
+                setattr(m, attr, counted)
+            except Exception:  # noqa: BLE001 - a module that refuses the attribute keeps its own function
+                pass
+    return m
+
+
 class Harness:
     def __init__(self, torch: Any, device: str, cfg: dict[str, Any]):
         self.torch = torch
@@ -304,7 +286,7 @@ class Harness:
         self.expected_stream: Any = None
         self.off_stream_launches = 0
         self.off_stream_example = ""
-        self._current_stream = torch.cuda.current_stream if device == "cuda" else None
+        self._current_stream: Any = torch.cuda.current_stream if device == "cuda" else None
         self._profiler = _capture_profiler() if device == "cuda" else None
         self.profiler_works = False  # set by start_profiler()
 
@@ -411,48 +393,19 @@ class Harness:
             return toolchain["id"]
 
         def wrap_module(m: Any) -> Any:
-            for attr in dir(m):
-                if attr.startswith("_"):
-                    continue
-                f = getattr(m, attr)
-                if callable(f) and not isinstance(f, type):
-                    def counted(*a: Any, _fn: Any = f, **k: Any) -> Any:
-                        h.launches += 1
-                        h.check_stream()
-                        return _fn(*a, **k)
-                    try:
-                        setattr(m, attr, counted)
-                    except Exception:  # noqa: BLE001
-                        pass
-            return m
+            return _count_calls(h, m)
 
         def load_inline(*a: Any, **k: Any) -> Any:
             b = sig.bind(*a, **k)
             args = b.arguments
             if cache_root:
-                key_src = json.dumps({kk: (vv if isinstance(vv, (str, list, tuple, bool, type(None))) else str(vv))
-                                      for kk, vv in args.items() if kk not in ("verbose", "build_directory")},
-                                     sort_keys=True, default=str) + tool_id()
-                key = hashlib.sha256(key_src.encode()).hexdigest()[:20]
-                args["name"] = f"{args['name']}_{key}"
-                bdir = os.path.join(cache_root, key)
-                os.makedirs(bdir, exist_ok=True)
-                lock = os.path.join(bdir, "lock")  # left behind when a build was killed (timeout)
-                try:
-                    import time as _t
-
-                    if os.path.exists(lock) and _t.time() - os.path.getmtime(lock) > 600:
-                        os.remove(lock)
-                except OSError:
-                    pass
-                args["build_directory"] = bdir
-                h.build_log.append({"key": key, "cached": cuda_build.is_cached(bdir)})
+                h.build_log.append(cuda_build.use_cache_entry(args, cache_root, tool_id()))
             try:
                 if cache_root:  # light headers first (seconds instead of a minute), the original build if not
                     mod = cuda_build.fast_load_inline(orig_inline, b, log=h.build_log[-1])
                 else:
                     mod = orig_inline(*b.args, **b.kwargs)
-            except Exception as e:  # noqa: BLE001 - point the compiler's lines at the candidate's source
+            except Exception as e:  # point the compiler's lines at the candidate's source (re-raised)
                 bdir = args.get("build_directory")
                 cand = os.path.join(h.cfg.get("workdir", ""), "candidate.py")
                 if bdir:

@@ -16,7 +16,7 @@ What it does (one call, everything under a time budget):
      selection of the CPU fixtures; each must get its expected status and class
   5. whether the candidate's process runs in a network namespace with CUDA working (VERIFIER_NETNS=1)
 
-    python3 scripts/gpu_verifier_check.py [--out DIR] [--budget-s 540] [--cpu-dry-run]
+    python3 -m verifier.tests.gpu.check_verifier [--out DIR] [--budget-s 540] [--cpu-dry-run]
 
 --cpu-dry-run exercises this script's own flow on a machine without a GPU (small CPU fixtures, no CUDA
 backend, no do_bench). Full results go to DIR/gpu_check.json and DIR/gpu_check.md.
@@ -37,9 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
+ROOT = Path(__file__).resolve().parents[3]
 FIX = ROOT / "verifier" / "tests" / "fixtures"
 GPU = FIX / "gpu"
 T0 = time.perf_counter()
@@ -104,7 +102,7 @@ _services: list[Any] = []
 
 def verify(prob: Path, cand: Path, backend: str, device: str, data_dir: Path, env_extra: dict[str, str] | None = None,
            timeout_s: float = 300, seeds: list[int] | None = None) -> tuple[dict[str, Any], float, str]:
-    from verifier_client import WarmVerifier, request
+    from verifier.tests.gpu.client import WarmVerifier, request
 
     req = request(prob, cand, backend, device, timeout_s, seeds)
     if not ONESHOT:
@@ -163,8 +161,8 @@ def do_bench_rows(data_dir: Path, rows: list[dict[str, Any]]) -> None:
     import torch
     import triton.testing
 
+    from verifier.candidate.harness import Harness
     from verifier.gpu_lock import GpuLock, gpu_key
-    from verifier.harness import Harness
 
     lock = GpuLock(gpu_key(torch))  # exclusive, as the verifier's timing: other processes start on this GPU
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -213,7 +211,7 @@ def fmt(x: Any, nd: int = 4) -> str:
     return str(x)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one report, section after section
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=os.environ.get("OUT") or str(ROOT / ".data" / "gpu_check"))
     ap.add_argument("--budget-s", type=float, default=540.0)
@@ -222,7 +220,7 @@ def main() -> int:
     ap.add_argument("--oneshot", action="store_true", help="one `python -m verifier verify` process per candidate")
     ap.add_argument("--parallel-cheats", action="store_true",
                     help="verify the cheat fixtures during the cold pass (faster; perturbs the cold timings)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     global ONESHOT
     ONESHOT = args.oneshot
     out = Path(args.out)
@@ -301,7 +299,7 @@ def main() -> int:
             cheat_rows = [f.result() for f in cheat_futures]
             report["cheats"] = cheat_rows
             save()
-        for i, (pname, cname, backend) in enumerate(correct):
+        for pname, cname, backend in correct:
             if time.perf_counter() - T0 > args.budget_s * (0.7 if phase == "cold" else 0.88):
                 log(f"budget: skipping {phase} {cname}")
                 continue

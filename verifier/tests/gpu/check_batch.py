@@ -12,7 +12,7 @@ worker's slots do:
 Each mode starts on empty caches (Triton, extension builds, references, baselines). nvidia-smi samples
 the GPU's utilisation (share of time a kernel was running) every 100 ms during the batch.
 
-    python3 scripts/gpu_batch_check.py --out DIR [--n 20] [--modes 1,2] [--budget-s 540]
+    python3 -m verifier.tests.gpu.check_batch --out DIR [--n 20] [--modes 1,2] [--budget-s 540]
 """
 from __future__ import annotations
 
@@ -29,12 +29,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-sys.path.insert(0, str(ROOT))
-from verifier.sandbox import child_pids_of  # noqa: E402
-from verifier.timing import covered_length  # noqa: E402
-from verifier_client import WarmVerifier, request  # noqa: E402
+from verifier.sandbox import child_pids_of
+from verifier.tests.gpu.client import WarmVerifier, request
+from verifier.timing import covered_length
+
+ROOT = Path(__file__).resolve().parents[3]
 
 GPU = ROOT / "verifier" / "tests" / "fixtures" / "gpu"
 T0 = time.perf_counter()
@@ -197,13 +196,13 @@ def run_mode(per_gpu: int, items: list[dict[str, Any]], sampler: Sampler, deadli
             "rows": sorted(rows, key=lambda r: r["i"])}
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=os.environ.get("OUT") or str(ROOT / ".data" / "gpu_batch"))
     ap.add_argument("--n", type=int, default=20)
     ap.add_argument("--modes", default="1,2", help="verifications per GPU to compare")
     ap.add_argument("--budget-s", type=float, default=540.0)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     import torch

@@ -8,7 +8,7 @@ The device machines have no Node, so this drives the Python verifier directly wi
 scheduling rule rather than through Temporal; the Temporal side of the same rule is tested on the CPU
 (test/campaign.test.ts: slots recorded, no overlap, every slot used).
 
-    python3 scripts/gpu_slots_check.py [--copies 4]
+    python3 -m verifier.tests.gpu.check_slots [--copies 4]
 """
 import argparse
 import json
@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 FIX = os.path.join(ROOT, "verifier", "tests", "fixtures", "gpu")
 PAIRS = [("gpu_axpy", "axpy_triton"), ("gpu_rowsum", "rowsum_triton"), ("gpu_matmul", "matmul_triton")]
 
@@ -29,10 +29,10 @@ def read(*parts: str) -> str:
         return f.read()
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--copies", type=int, default=4, help="verifications of each (problem, candidate) pair")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     gpus = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"], capture_output=True, text=True)
     slots = [g.strip() for g in gpus.stdout.split("\n") if g.strip()]
     if not slots:

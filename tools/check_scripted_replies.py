@@ -14,7 +14,7 @@ when any reply does not behave as intended, or when a demo reply (scripted-repli
 than --max-demo-seconds. This is a tool for authors of scripted replies, not the project's verifier
 (python -m verifier), which has its own cheat checks and tolerances.
 
-    .venv/bin/python scripts/check_scripted_replies.py [--seeds 0 1] [--only ID ...] [--device cuda]
+    .venv/bin/python tools/check_scripted_replies.py [--seeds 0 1] [--only ID ...] [--device cuda]
 """
 
 import argparse

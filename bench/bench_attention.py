@@ -10,7 +10,7 @@ Prints a markdown table: median ms (triton.testing.do_bench, L2 flushed between 
 In bf16 the SDPA bias tensor cannot hold i - j exactly past |i - j| = 256, so SDPA's error is large
 (about 5 at S=4096); FlexAttention adds the term to fp32 scores inside the kernel.
 
-    python3 scripts/bench_attention.py [--batch 4 --heads 16 --seq 4096 --dim 128 --dtype bf16 --no-eager]
+    python3 bench/bench_attention.py [--batch 4 --heads 16 --seq 4096 --dim 128 --dtype bf16 --no-eager]
 """
 
 import argparse

@@ -13,7 +13,7 @@ Prints a markdown table: median ms (triton.testing.do_bench), TFLOP/s counting o
 (TF32 off). A bf16 bias cannot hold integers above 256 exactly, so SDPA with a relative-position bias is
 inexact at S=4096; the table says so. Without a GPU it says so and exits 0.
 
-    python3 scripts/bench_attention_variants.py [--only alibi --only causal] [--seq 4096 --dtype bfloat16]
+    python3 bench/bench_attention_variants.py [--only alibi --only causal] [--seq 4096 --dtype bfloat16]
                                                 [--no-eager] [--skip-small]
 """
 
@@ -61,7 +61,7 @@ def run_shape(path, overrides, no_eager):
         rows.append(("fp32 reference", "out of memory", "-", "-"))
     impls = []
     if not no_eager:
-        impls.append(("reference (materialised fp32)", lambda: model(q, k, v)))
+        impls.append(("reference (materialised fp32)", lambda: model(q, k, v)))  # noqa: F821 - bound above; ruff reads the later del as unbinding
     try:
         bl = A.baselines(prob, q, k, v)
     except Exception as exc:  # noqa: BLE001 - report it, keep going

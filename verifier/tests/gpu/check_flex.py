@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
 """Verify the demo's correct relative-position kernel on a CUDA GPU against the problem rendered from
 its variant spec, at the spec's shape and a larger one, and print the verdicts' timing, including the
-FlexAttention baseline. Usage: python3 scripts/gpu_flex_check.py"""
+FlexAttention baseline. Usage: python3 -m verifier.tests.gpu.check_flex"""
 import json
 import os
 import re
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 SPEC = os.path.join(ROOT, "problems", "attention", "variants", "relative_position.py")
 REPLY = os.path.join(ROOT, "scripted-replies", "relative_position_attention", "03.md")
 SHAPES = [[], ["--batch", "4", "--heads", "16", "--seq", "1024", "--dim", "64"], ["--batch", "4", "--heads", "16", "--seq", "4096", "--dim", "64"]]

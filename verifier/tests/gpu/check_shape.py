@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """On a CUDA GPU: the shape-hardcoding check on compiled Triton (the CPU tests use the interpreter).
 A candidate that hardcodes N must be rejected with shape-hardcoding, its generic twin accepted.
-Usage: python3 scripts/gpu_shape_check.py"""
+Usage: python3 -m verifier.tests.gpu.check_shape"""
 import json
 import os
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 FIX = os.path.join(ROOT, "verifier", "tests", "fixtures")
 CASES = [("elementwise_add", "cheat_shape_hardcoding", "rejected"), ("elementwise_add", "add_correct", "correct"),
          ("literal_add", "cheat_shape_hardcoding", "correct")]

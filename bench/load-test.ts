@@ -2,7 +2,7 @@
 // this machine: real Temporal dev server, scripted model over HTTP, CPU verifier. Reports wall time
 // and the orchestration overhead per round (a search's elapsed time minus the time its verification
 // spent in the verifier subprocess).
-// Usage: node dist/scripts/load-test.js [problems=200] [slots=2]
+// Usage: node dist/bench/load-test.js [problems=200] [slots=2]
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

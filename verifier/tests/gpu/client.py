@@ -1,6 +1,6 @@
 """A warm verifier driven from Python, the way the GPU worker drives it (activities/verifierService.ts):
-``python -m verifier serve`` with requests and verdicts as JSON lines. For the GPU check scripts, which run
-on machines without Node."""
+``python -m verifier serve`` with requests and verdicts as JSON lines. For the GPU checks (``verifier/tests/gpu``),
+which run on machines without Node."""
 from __future__ import annotations
 
 import json
@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 
 
 class WarmVerifier:
