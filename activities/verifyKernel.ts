@@ -5,8 +5,9 @@
 // CPU lane. A wrong or cheating kernel is a normal verdict; only infrastructure failures throw, so
 // Temporal retries them.
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { verificationLimitS } from '../domain/defaults.js';
 import type { VerdictSummary, VerifyRequest } from '../domain/types.js';
-import { summarizeVerdict, verdictSchema } from '../domain/verdict.js';
+import { isConfigurationError, summarizeVerdict, verdictSchema } from '../domain/verdict.js';
 import { verifierPython } from '../infra/paths.js';
 import { ArtifactStore } from './artifacts.js';
 import { SlotPool } from './slots.js';
@@ -23,10 +24,6 @@ export interface VerificationConfig {
 }
 
 const HEARTBEAT_MS = 2000;
-// Beyond the candidate's own limit: starting a candidate process (up to 180 s), waiting for the GPU
-// (up to the candidate's limit again), the reference on a new problem and the first timing of its eager,
-// torch.compile and FlexAttention baselines. The workflow's startToCloseTimeout allows for the same.
-export const SERVICE_MARGIN_S = 420;
 
 export function createVerificationActivities(config: VerificationConfig) {
   const pool = new SlotPool(config.slots);
@@ -50,13 +47,14 @@ export function createVerificationActivities(config: VerificationConfig) {
         atol: req.problem.atol ?? null,
         rtol: req.problem.rtol ?? null,
       };
-      const raw = await services.forSlot(slot).verify(request, ctx.cancellationSignal, (2 * req.timeoutS + SERVICE_MARGIN_S) * 1000);
+      const raw = await services.forSlot(slot).verify(request, ctx.cancellationSignal, verificationLimitS(req.timeoutS) * 1000);
       const parsed = verdictSchema.safeParse(raw);
       if (!parsed.success) throw ApplicationFailure.nonRetryable(`verifier verdict does not match the contract: ${parsed.error.message.slice(0, 1000)}`, 'VerdictSchema');
       const verdict = parsed.data;
       const artifactKey = await store.put(ArtifactStore.keyFor(req.searchId, req.round, req.index, 'verdict.json'), JSON.stringify(verdict, null, 2));
       // Which slot ran it and when: the record that scheduling across GPUs is checked against.
       await store.put(ArtifactStore.keyFor(req.searchId, req.round, req.index, 'slot.json'), JSON.stringify({ slot, device: config.device, startedAtMs, endedAtMs: Date.now() }));
+      if (isConfigurationError(verdict)) throw ApplicationFailure.nonRetryable(`the verifier on ${config.device} cannot run this search: ${verdict.message}`, 'VerifierConfiguration');
       if (verdict.status === 'infra_error') throw ApplicationFailure.retryable(`verifier infrastructure error: ${verdict.message}`, 'VerifierInfra');
       return summarizeVerdict(verdict, artifactKey);
     } finally {

@@ -10,8 +10,11 @@ type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig['options']>;
 import path from 'node:path';
 import { DEFAULT_SEARCH_OPTIONS, MAX_EXTENSION_MS, MAX_TOTAL_BUDGET_MS, MAX_WIDTH, SEARCH_ATTRIBUTES } from '../domain/defaults.js';
 import { formatDuration, parseDuration } from '../domain/duration.js';
+import { formatSpeedup } from '../domain/ranking.js';
+import { SEARCH_STATUSES, STOP_REASON_TEXT, displayedStatus, isSearchStatus, statusClause } from '../domain/searchStatus.js';
+import { errorLine } from '../domain/text.js';
 import type { SearchInput, SearchResult, SearchStatus } from '../domain/types.js';
-import { resolveEndpoint } from '../infra/endpoint.js';
+import { hasConfiguredEndpoint, resolveEndpoint } from '../infra/endpoint.js';
 import { REPO_ROOT } from '../infra/paths.js';
 import { connectOrExplain, ensureSearchAttributes, resolveTemporalTarget, shortError, workflowUrl, type TemporalTarget } from '../infra/temporal.js';
 import { ScriptedModel } from '../scripted-model/server.js';
@@ -21,7 +24,7 @@ import { createOrchestratorWorker } from '../workers/orchestrator.js';
 import { extendBudgetUpdate, statusQuery, stopSignal } from '../workflows/definitions.js';
 import { checkEndpoint } from './endpointCheck.js';
 import { describeInputs, isAttentionSpec, loadProblem, loadProblems, parseBackend } from './problem.js';
-import { runCampaign, resumeCampaign } from './campaigns.js';
+import { connectedGpuSlots, runCampaign, resumeCampaign } from './campaigns.js';
 import { writeReport } from './report.js';
 import { selectFile, selectFolder, selectKernelBench, type ProblemRef } from './suites.js';
 import { startSearch, watchSearch } from './searches.js';
@@ -43,7 +46,7 @@ Usage:
   kernel-search status ID [--json]
   kernel-search stop ID [--reason TEXT]
   kernel-search extend ID DURATION
-  kernel-search list [--status running|solved|unsolved] [--problem ID] [--json]
+  kernel-search list [--status ${SEARCH_STATUSES.join('|')}] [--problem ID] [--campaign NAME] [--json]
   kernel-search worker orchestrator|gpu [--verifier cpu|cuda] [--gpus 0,1] [--per-gpu N] [--slots N] [--task-queue Q]
   kernel-search scripted-model [--port 8000] [--replies DIR]
   kernel-search demo
@@ -165,11 +168,20 @@ async function dev(argv: string[]): Promise<number> {
     repliesDirs: values.replies ? [path.resolve(values.replies)] : undefined,
     log,
   });
-  log(`ready: Temporal UI at ${stack.target.uiUrl}; start a search with \`kernel-search run --problem FILE\`; Ctrl-C stops everything`);
+  log(`ready: Temporal UI at ${stack.target.uiUrl}; Ctrl-C stops everything`);
+  log(`start a search from another shell: ${devHint()}`);
   await waitForInterrupt();
   log('stopping…');
   await stack.stop();
   return 0;
+}
+
+/** The exact command that starts a search against what `dev` runs (no `npm link` needed). */
+function devHint(): string {
+  const cli = path.relative(process.cwd(), path.join(REPO_ROOT, 'dist', 'cli', 'main.js')) || 'dist/cli/main.js';
+  const problem = path.relative(process.cwd(), DEMO_PROBLEM);
+  const env = [process.env.KS_TEMPORAL_PORT ? `KS_TEMPORAL_PORT=${process.env.KS_TEMPORAL_PORT} ` : '', process.env.KS_TEMPORAL_UI_PORT ? `KS_TEMPORAL_UI_PORT=${process.env.KS_TEMPORAL_UI_PORT} ` : ''].join('');
+  return `${env}node ${cli} run --problem ${problem}`;
 }
 
 // ── run ────────────────────────────────────────────────────────────────────────────────────────
@@ -254,16 +266,35 @@ const RUN_OPTIONS = {
   'skip-endpoint-check': { type: 'boolean' },
 } as const;
 
+/**
+ * Generation runs on the orchestrator workers, with their endpoint. The CLI checks an endpoint only when
+ * its own environment names one (the same as the workers', in the usual setup); with none configured
+ * here, as beside `dev` serving the scripted model, the workers' endpoint is the only one there is.
+ */
+async function checkEndpointHere(values: Record<string, unknown>): Promise<void> {
+  if (values['skip-endpoint-check']) return;
+  if (!hasConfiguredEndpoint()) {
+    log('no model endpoint configured in this shell: the orchestrator workers use their own');
+    return;
+  }
+  await checkEndpoint(resolveEndpoint()).catch((err: unknown) => {
+    throw new UsageError(shortError(err));
+  });
+}
+
+/** A search on a task queue nobody polls waits in silence: say so before it starts. */
+async function warnWithoutGpuWorkers(client: Client, queue: string): Promise<void> {
+  const slots = await connectedGpuSlots(client, queue).catch(() => null);
+  if (slots === 0) log(`warning: no GPU worker polls task queue "${queue}": the search's verifications wait until one does (start one with \`kernel-search worker gpu --task-queue ${queue}\`)`);
+}
+
 async function run(argv: string[]): Promise<number> {
   const { values } = args(argv, RUN_OPTIONS);
   const input = await buildInput(values);
-  if (!values['skip-endpoint-check']) {
-    await checkEndpoint(resolveEndpoint()).catch((err: unknown) => {
-      throw new UsageError(shortError(err));
-    });
-  }
+  await checkEndpointHere(values);
   const target = resolveTemporalTarget();
   const client = await clientFor(target);
+  await warnWithoutGpuWorkers(client, input.options.gpuTaskQueue);
   return startAndWatch(client, target, input, { json: values.json === true, detach: values.detach === true });
 }
 
@@ -280,7 +311,7 @@ async function startAndWatch(client: Client, target: TemporalTarget, input: Sear
   const result = await watchSearch(handle, {
     onVerdict: (v) => {
       if (tty) process.stderr.write('\r\x1b[K');
-      log(`round ${v.round} candidate ${v.index}: ${v.status.toUpperCase()} — ${firstLine(v.message)}`);
+      log(`round ${v.round} candidate ${v.index}: ${v.status.toUpperCase()} — ${errorLine(v.message)}`);
     },
     onTick: (s) => {
       if (tty) process.stderr.write(`\r\x1b[K${liveLine(s)}`);
@@ -295,25 +326,23 @@ async function startAndWatch(client: Client, target: TemporalTarget, input: Sear
   return result.solved ? 0 : 3;
 }
 
+/** One line of progress; "left" only while the search runs (an ended search has no time left). */
 function liveLine(s: SearchStatus): string {
   const best = s.best ? bestText(s.best.verdict) : 'none yet';
-  return `round ${s.round} · ${s.candidatesVerified}/${s.candidatesStarted} candidates verified · best: ${best} · ${formatDuration(s.timeLeftMs)} left`;
+  const tail = s.phase === 'running' ? `${formatDuration(s.timeLeftMs)} left` : s.phase === 'finished' && s.stopReason ? `ended: ${STOP_REASON_TEXT[s.stopReason]}` : s.phase;
+  return `round ${s.round} · ${s.candidatesVerified}/${s.candidatesStarted} candidates verified · best: ${best} · ${tail}`;
 }
 
 function bestText(v: NonNullable<SearchStatus['best']>['verdict']): string {
   if (v.status !== 'correct') return `closest: ${v.status}`;
-  if (v.timing?.meaningful && v.timing.speedupVsEager !== null) return `${v.timing.speedupVsEager.toFixed(2)}x vs eager`;
+  if (v.timing?.meaningful && v.timing.speedupVsEager !== null) return `${formatSpeedup(v.timing.speedupVsEager, v.timing.speedupVsEagerInterval)} vs eager`;
   return 'correct (timing not meaningful on this verifier)';
-}
-
-function firstLine(text: string): string {
-  return (text.split('\n').find((l) => l.trim()) ?? '').slice(0, 160);
 }
 
 function printResult(result: SearchResult, url: string, showKernel: boolean): void {
   const out = (s: string) => process.stdout.write(`${s}\n`);
   out('');
-  out(`${result.solved ? 'SOLVED' : 'UNSOLVED'} ${result.problemId} — stopped: ${result.stopReason}; ${result.rounds} round(s), ${result.candidates.length} candidate(s), ${formatDuration(result.elapsedMs)}`);
+  out(`${result.solved ? 'SOLVED' : 'UNSOLVED'} ${result.problemId} — ${STOP_REASON_TEXT[result.stopReason]}; ${result.rounds} round(s), ${result.candidates.length} candidate(s), ${formatDuration(result.elapsedMs)}`);
   if (result.best) {
     out(`best: round ${result.best.round} candidate ${result.best.index}, ${bestText(result.best.verdict)}`);
     if (showKernel) {
@@ -351,14 +380,29 @@ async function status(argv: string[]): Promise<number> {
     } catch {
       // A closed workflow with no worker to answer queries: the description still says how it ended.
     }
+    const executionStatus = description.status.name;
+    const shown = displayedStatus(executionStatus, description.typedSearchAttributes.get(SEARCH_ATTRIBUTES.status));
+    // How a closed search ended: its result's stop reason, or the failure's own words.
+    let ending: { stopReason: string | null; stopReasonText: string | null; failure: string | null } = { stopReason: null, stopReasonText: null, failure: null };
+    if (executionStatus !== 'RUNNING') {
+      ending = await handle.result().then(
+        (r: SearchResult) => ({ stopReason: r.stopReason, stopReasonText: STOP_REASON_TEXT[r.stopReason], failure: null }),
+        (err: unknown) => ({ stopReason: null, stopReasonText: null, failure: innermostMessage(err) }),
+      );
+      // A query replays a closed run to its end; without that (no worker), the description says it ended.
+      if (s && s.phase === 'running') s = { ...s, phase: executionStatus === 'COMPLETED' ? 'finished' : 'failed', timeLeftMs: 0 };
+    }
     if (values.json) {
-      process.stdout.write(`${JSON.stringify({ searchId: id, workflowStatus: description.status.name, status: s, url: workflowUrl(target, id) })}\n`);
+      process.stdout.write(`${JSON.stringify({ searchId: id, workflowStatus: executionStatus, searchStatus: shown, ...ending, status: s, url: workflowUrl(target, id) })}\n`);
       return 0;
     }
-    process.stdout.write(`${id}: ${description.status.name}\n`);
+    process.stdout.write(`${id}: ${shown} (${executionStatus})\n`);
+    // (the live line below says how a finished search ended)
+    if (ending.stopReasonText && !s) process.stdout.write(`ended: ${ending.stopReasonText}\n`);
+    if (ending.failure) process.stdout.write(`failed: ${ending.failure}\n`);
     if (s) {
       process.stdout.write(`${liveLine(s)}\n`);
-      for (const r of s.recent) process.stdout.write(`  round ${r.round} candidate ${r.index}: ${r.status} — ${firstLine(r.message)}\n`);
+      for (const r of s.recent) process.stdout.write(`  round ${r.round} candidate ${r.index}: ${r.status} — ${errorLine(r.message)}\n`);
     }
     process.stdout.write(`Temporal UI: ${workflowUrl(target, id)}\n`);
     return 0;
@@ -369,7 +413,14 @@ async function stop(argv: string[]): Promise<number> {
   const { values, positionals } = args(argv, { reason: { type: 'string' } }, 1);
   const id = positionals[0]!;
   return withSearch(id, async (client) => {
-    await client.workflow.getHandle(id).signal(stopSignal, values.reason ?? 'stopped from the CLI');
+    const handle = client.workflow.getHandle(id);
+    const description = await handle.describe();
+    if (description.status.name !== 'RUNNING') {
+      const shown = displayedStatus(description.status.name, description.typedSearchAttributes.get(SEARCH_ATTRIBUTES.status));
+      process.stdout.write(`search ${id} has already ended (${shown}); nothing to stop\n`);
+      return 0;
+    }
+    await handle.signal(stopSignal, values.reason ?? 'stopped from the CLI');
     process.stdout.write(`stop sent to ${id}; it ends with the best kernel so far\n`);
     return 0;
   });
@@ -396,7 +447,10 @@ async function list(argv: string[]): Promise<number> {
   const { values } = args(argv, { status: { type: 'string' }, problem: { type: 'string' }, campaign: { type: 'string' }, json: { type: 'boolean' }, limit: { type: 'string' } });
   const clauses = [`WorkflowType = 'kernelSearch'`];
   const quote = (s: string) => `'${s.replace(/'/g, "\\'")}'`;
-  if (values.status) clauses.push(`${SEARCH_ATTRIBUTES.status.name} = ${quote(values.status)}`);
+  if (values.status !== undefined) {
+    if (!isSearchStatus(values.status)) throw new UsageError(`--status must be one of ${SEARCH_STATUSES.join(', ')}; got "${values.status}"`);
+    clauses.push(statusClause(values.status, SEARCH_ATTRIBUTES.status.name));
+  }
   if (values.problem) clauses.push(`${SEARCH_ATTRIBUTES.problem.name} = ${quote(values.problem)}`);
   if (values.campaign) clauses.push(`${SEARCH_ATTRIBUTES.campaign.name} = ${quote(values.campaign)}`);
   const limit = positiveInt(values.limit, '--limit', 50);
@@ -409,7 +463,7 @@ async function list(argv: string[]): Promise<number> {
       searchId: wf.workflowId,
       workflowStatus: wf.status.name,
       problem: sa.get(SEARCH_ATTRIBUTES.problem) ?? '',
-      status: sa.get(SEARCH_ATTRIBUTES.status) ?? '',
+      status: displayedStatus(wf.status.name, sa.get(SEARCH_ATTRIBUTES.status)),
       bestSpeedup: sa.get(SEARCH_ATTRIBUTES.bestSpeedup) ?? null,
       startTime: wf.startTime.toISOString(),
     });
@@ -417,7 +471,11 @@ async function list(argv: string[]): Promise<number> {
   }
   if (values.json) process.stdout.write(`${JSON.stringify(rows)}\n`);
   else if (rows.length === 0) process.stdout.write('no searches match\n');
-  else for (const r of rows as Record<string, unknown>[]) process.stdout.write(`${r.searchId}  ${r.workflowStatus}  ${r.status}  ${r.bestSpeedup ?? '-'}  ${r.startTime}\n`);
+  else {
+    const table = [['SEARCH', 'STATUS', 'EXECUTION', 'BEST', 'STARTED'], ...(rows as Record<string, unknown>[]).map((r) => [String(r.searchId), String(r.status), String(r.workflowStatus), r.bestSpeedup === null ? '-' : `${(r.bestSpeedup as number).toFixed(2)}×`, String(r.startTime)])];
+    const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
+    for (const row of table) process.stdout.write(`${row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
+  }
   return 0;
 }
 
@@ -456,11 +514,7 @@ async function campaignCommand(argv: string[]): Promise<number> {
   if (!values.name || !/^[A-Za-z0-9._-]+$/.test(values.name)) throw new UsageError('--name NAME is required (letters, digits, . _ -)');
   const options = searchOptions(values);
   const problemsLoaded = await loadSelection(values);
-  if (!values['skip-endpoint-check']) {
-    await checkEndpoint(resolveEndpoint()).catch((err: unknown) => {
-      throw new UsageError(shortError(err));
-    });
-  }
+  await checkEndpointHere(values);
   const concurrency = values.concurrency === undefined ? undefined : positiveInt(values.concurrency, '--concurrency', 1);
   const target = resolveTemporalTarget();
   const client = await clientFor(target);

@@ -3,16 +3,18 @@
 import type { Client } from '@temporalio/client';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { defaultPayloadConverter } from '@temporalio/common';
 import { SEARCH_ATTRIBUTES } from '../domain/defaults.js';
+import { campaignWorkflowId } from '../domain/ids.js';
 import type { ProblemOutcome } from '../domain/metrics.js';
-import type { SearchResult } from '../domain/types.js';
+import type { CampaignInput, SearchInput, SearchResult } from '../domain/types.js';
 import { workflowUrl, type TemporalTarget } from '../infra/temporal.js';
 import { buildReport, renderCsv, renderHtml, renderJson } from '../report/render.js';
 
 export async function gatherOutcomes(client: Client, target: TemporalTarget, campaign: string): Promise<{ outcomes: (ProblemOutcome & { url: string })[]; budgetMs: number }> {
   const ids = new Set<string>();
   for await (const wf of client.workflow.list({ query: `${SEARCH_ATTRIBUTES.campaign.name} = '${campaign.replace(/'/g, "\\'")}' AND WorkflowType = 'kernelSearch'` })) ids.add(wf.workflowId);
-  let budgetMs = 0;
+  let longestMs = 0;
   const outcomes: (ProblemOutcome & { url: string })[] = [];
   for (const id of [...ids].sort()) {
     const handle = client.workflow.getHandle(id);
@@ -33,19 +35,53 @@ export async function gatherOutcomes(client: Client, target: TemporalTarget, cam
     if (d.status.name === 'COMPLETED') {
       const r = (await handle.result()) as SearchResult;
       const timing = r.best?.verdict.status === 'correct' && r.best.verdict.timing?.meaningful ? r.best.verdict.timing : null;
-      budgetMs = Math.max(budgetMs, r.elapsedMs);
+      longestMs = Math.max(longestMs, r.elapsedMs);
       Object.assign(base, {
         status: r.solved ? 'solved' : 'unsolved',
         speedup: { eager: timing?.speedupVsEager ?? null, compile: timing?.speedupVsCompile ?? null, flex: timing?.speedupVsFlex ?? null },
+        speedupEagerInterval: timing?.speedupVsEagerInterval ?? null,
         timeToFirstCorrectMs: r.timeToFirstCorrectMs,
         candidates: r.candidates.length,
         tokens: r.tokens,
         bestSource: r.best?.source ?? null,
       });
+    } else if (d.status.name !== 'RUNNING') {
+      base.reason = await handle.result().then(
+        () => null,
+        (err: unknown) => innermost(err),
+      );
     }
     outcomes.push(base);
   }
+  // The configured budget per problem (the chart's axis), not how long the longest search happened to run.
+  const budgetMs = (await configuredBudgetMs(client, campaign, [...ids].sort()[0])) ?? longestMs;
   return { outcomes, budgetMs };
+}
+
+/** The first run's input of a workflow, from its history. */
+async function startInput<T>(client: Client, workflowId: string): Promise<T | null> {
+  try {
+    const history = await client.workflow.getHandle(workflowId).fetchHistory();
+    const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+    return payload ? defaultPayloadConverter.fromPayload<T>(payload) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The campaign's budget per problem: its workflow's input, or (searches started with `run --campaign`) a search's. */
+async function configuredBudgetMs(client: Client, campaign: string, someSearchId: string | undefined): Promise<number | null> {
+  const fromCampaign = await startInput<CampaignInput>(client, campaignWorkflowId(campaign));
+  if (fromCampaign) return fromCampaign.options.budgetMs;
+  if (someSearchId === undefined) return null;
+  return (await startInput<SearchInput>(client, someSearchId))?.options.budgetMs ?? null;
+}
+
+/** A failure's own words: the innermost message of its cause chain ("Workflow execution failed" says nothing). */
+function innermost(err: unknown): string {
+  let e: unknown = err;
+  while (e instanceof Error && e.cause instanceof Error) e = e.cause;
+  return (e instanceof Error ? e.message : String(err)).split('\n')[0]!;
 }
 
 export async function writeReport(client: Client, target: TemporalTarget, campaign: string, outDir: string): Promise<{ files: string[]; problems: number }> {

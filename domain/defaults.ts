@@ -6,6 +6,21 @@ export const DEFAULT_BUDGET_MS = 15 * 60_000;
 /** The most one `extendBudget` call may add, and the longest total budget a search may have. */
 export const MAX_EXTENSION_MS = 24 * 3_600_000;
 export const MAX_TOTAL_BUDGET_MS = 7 * 24 * 3_600_000;
+/**
+ * Beyond a candidate's own limit (and as long again waiting for its GPU), what one verification may take:
+ * starting a candidate process (up to 180 s), the reference on a new problem and the first timing of its
+ * eager, torch.compile and FlexAttention baselines. The activity gives the verifier this long; the
+ * workflow's startToCloseTimeout adds VERIFY_ACTIVITY_SLACK_S, so the activity's own timeout (with the
+ * verifier's stderr) fires first.
+ */
+export const VERIFY_SERVICE_MARGIN_S = 420;
+export const VERIFY_ACTIVITY_SLACK_S = 60;
+
+/** Seconds the verifier may take for a candidate with a limit of `timeoutS`. */
+export function verificationLimitS(timeoutS: number): number {
+  return 2 * timeoutS + VERIFY_SERVICE_MARGIN_S;
+}
+
 /** Candidates per round: more would put thousands of activities into one workflow task. */
 export const MAX_WIDTH = 64;
 

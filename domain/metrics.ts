@@ -10,15 +10,23 @@ export interface ProblemOutcome {
   /** kernelSearch's final state: solved, unsolved, or a workflow that failed / was terminated. */
   status: 'solved' | 'unsolved' | 'failed' | 'running';
   speedup: Record<Baseline, number | null>;
+  /** 95% interval of the speedup over eager, where the verifier measured one. */
+  speedupEagerInterval?: [number, number] | null;
+  /** Why a search failed (its failure's words), for failed rows. */
+  reason?: string | null;
   timeToFirstCorrectMs: number | null;
   candidates: number;
   tokens: number;
   bestSource: string | null;
 }
 
-/** fast_p: the share of ALL problems whose kernel is correct and more than p times faster than the baseline. */
+/**
+ * fast_p: the share of ALL problems whose kernel is correct and more than p times faster than the
+ * baseline; null (n/a) when no problem was timed against that baseline (no FlexAttention outside attention).
+ */
 export function fastP(outcomes: ProblemOutcome[], p: number, baseline: Baseline): number | null {
   if (outcomes.length === 0) return null;
+  if (p > 0 && !outcomes.some((o) => o.speedup[baseline] !== null)) return null;
   const hits = outcomes.filter((o) => {
     if (o.status !== 'solved') return false;
     if (p === 0) return true; // fast_0 is the correct rate

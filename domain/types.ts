@@ -55,9 +55,24 @@ export interface CorrectnessSummary {
   mismatchFraction: number | null;
 }
 
+/** A 95% interval [low, high] of a timed quantity (the verifier's bootstrap of the median). */
+export type Interval = [low: number, high: number];
+
 export interface TimingSummary {
   meaningful: boolean;
   candidateMs: number | null;
+  /** 95% interval of the candidate's median time; absent from older verifiers. */
+  candidateMsInterval?: Interval | null;
+  /** How the candidate was timed: "cuda-graph", "stream" or "cpu"; absent from older verifiers. */
+  method?: string | null;
+  methodNote?: string | null;
+  /** Host time per call of the candidate. */
+  hostMs?: number | null;
+  eagerMsInterval?: Interval | null;
+  compileMsInterval?: Interval | null;
+  speedupVsEagerInterval?: Interval | null;
+  speedupVsCompileInterval?: Interval | null;
+  compileMode?: string | null;
   eagerMs: number | null;
   compileMs: number | null;
   speedupVsEager: number | null;
@@ -135,7 +150,9 @@ export type StopReason = 'deadline' | 'stopped' | 'target_reached' | 'max_candid
 export interface SearchStatus {
   searchId: string;
   problemId: string;
-  phase: 'running' | 'finished';
+  /** 'failed': the search ended with an error (`failure` says which); 'cancelled': it was cancelled. */
+  phase: 'running' | 'finished' | 'failed' | 'cancelled';
+  failure?: string | null;
   round: number;
   candidatesStarted: number;
   candidatesVerified: number;

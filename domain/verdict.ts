@@ -4,6 +4,8 @@ import { truncateMiddle } from './text.js';
 import type { VerdictSummary } from './types.js';
 
 const num = z.number().nullable();
+/** [low, high]: a 95% interval; optional and nullable so verdicts of older verifiers still parse. */
+const interval = z.tuple([z.number(), z.number()]).nullable().optional();
 
 export const verdictSchema = z.object({
   status: z.enum(['correct', 'incorrect', 'compile_error', 'runtime_error', 'timeout', 'rejected', 'infra_error']),
@@ -22,7 +24,7 @@ export const verdictSchema = z.object({
   timing: z
     .object({
       meaningful: z.boolean(),
-      candidate_ms: z.object({ median: z.number(), p20: z.number(), p80: z.number() }).nullable(),
+      candidate_ms: z.object({ median: z.number(), p20: z.number(), p80: z.number(), low: z.number().optional(), high: z.number().optional() }).nullable(),
       trials: z.number().int(),
       eager_ms: num,
       compile_ms: num,
@@ -31,6 +33,15 @@ export const verdictSchema = z.object({
       // Attention problems only (FlexAttention baseline); absent from older verifiers.
       flex_ms: num.optional(),
       speedup_vs_flex: num.optional(),
+      // How the candidate was timed and how sure the numbers are; absent from older verifiers.
+      method: z.string().nullable().optional(),
+      method_note: z.string().nullable().optional(),
+      host_ms: num.optional(),
+      eager_ms_interval: interval,
+      compile_ms_interval: interval,
+      speedup_vs_eager_interval: interval,
+      speedup_vs_compile_interval: interval,
+      compile_mode: z.string().nullable().optional(),
     })
     .nullable(),
   env: z.object({
@@ -48,6 +59,14 @@ export const verdictSchema = z.object({
 
 export type Verdict = z.infer<typeof verdictSchema>;
 
+// infra_error verdicts that say the search's configuration cannot work on this verifier: retrying them
+// (or the next candidate) gives the same answer, so the search fails at once with the verifier's words.
+const CONFIGURATION_ERRORS = [/needs device '\w+'/, /^problem \S+ is malformed/];
+
+export function isConfigurationError(v: Pick<Verdict, 'status' | 'message'>): boolean {
+  return v.status === 'infra_error' && CONFIGURATION_ERRORS.some((re) => re.test(v.message));
+}
+
 /** Longest verifier message kept in workflow history; the full verdict sits in the artifact store. */
 export const MAX_MESSAGE_CHARS = 4000;
 
@@ -62,17 +81,31 @@ export function summarizeVerdict(v: Verdict, artifactKey: string | null): Verdic
       maxRelError: v.correctness.max_rel_error,
       mismatchFraction: v.correctness.mismatch_fraction,
     },
-    timing: v.timing && {
-      meaningful: v.timing.meaningful,
-      candidateMs: v.timing.candidate_ms?.median ?? null,
-      eagerMs: v.timing.eager_ms,
-      compileMs: v.timing.compile_ms,
-      speedupVsEager: v.timing.speedup_vs_eager,
-      speedupVsCompile: v.timing.speedup_vs_compile,
-      speedupVsFlex: v.timing.speedup_vs_flex ?? null,
-    },
+    timing: v.timing && summarizeTiming(v.timing),
     cheats: v.cheats,
     gpu: v.env.gpu,
     artifactKey,
+  };
+}
+
+function summarizeTiming(t: NonNullable<Verdict['timing']>): NonNullable<VerdictSummary['timing']> {
+  const c = t.candidate_ms;
+  return {
+    meaningful: t.meaningful,
+    candidateMs: c?.median ?? null,
+    candidateMsInterval: c && c.low !== undefined && c.high !== undefined ? [c.low, c.high] : null,
+    method: t.method ?? null,
+    methodNote: t.method_note ?? null,
+    hostMs: t.host_ms ?? null,
+    eagerMs: t.eager_ms,
+    compileMs: t.compile_ms,
+    speedupVsEager: t.speedup_vs_eager,
+    speedupVsCompile: t.speedup_vs_compile,
+    speedupVsFlex: t.speedup_vs_flex ?? null,
+    eagerMsInterval: t.eager_ms_interval ?? null,
+    compileMsInterval: t.compile_ms_interval ?? null,
+    speedupVsEagerInterval: t.speedup_vs_eager_interval ?? null,
+    speedupVsCompileInterval: t.speedup_vs_compile_interval ?? null,
+    compileMode: t.compile_mode ?? null,
   };
 }

@@ -6,6 +6,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { SEARCH_ATTRIBUTES } from '../domain/defaults.js';
+import { clip } from '../domain/text.js';
 import { dataDir, temporalCli } from './paths.js';
 
 export interface TemporalTarget {
@@ -83,22 +84,25 @@ export function portIsOpen(host: string, port: number): Promise<boolean> {
 }
 
 /**
- * Starts `temporal server start-dev` with its SQLite file under .data/ unless a Temporal server
- * already answers on the port. A port held by something else is an error, not a silent reuse.
+ * Starts `temporal server start-dev` with its SQLite file under .data/. A port already taken is an
+ * error, never a silent reuse: a Temporal server there is most likely another checkout's `dev`, whose
+ * workers poll the same task queues and would take this checkout's searches (and run them with their
+ * endpoint and verifier).
  */
 export async function startEmbeddedServer(target: TemporalTarget, opts: { dbFile?: string; log?: (line: string) => void; dynamicConfig?: Record<string, string | number> } = {}): Promise<EmbeddedServer> {
   const [host, portText] = target.address.split(':') as [string, string];
   const port = Number(portText);
   if (await portIsOpen(host, port)) {
-    try {
-      const connection = await connect(target, 3000);
-      await ensureSearchAttributes(connection, target.namespace);
-      await connection.close();
-      opts.log?.(`using the Temporal server already running at ${target.address}`);
-      return { process: null, stop: async () => {} };
-    } catch (err) {
-      throw new Error(`port ${port} is held by something that is not a Temporal server (${shortError(err)}); free it or set KS_TEMPORAL_PORT`);
+    const isTemporal = await connect(target, 3000).then(
+      async (c) => (await c.close(), true),
+      () => false,
+    );
+    if (isTemporal) {
+      throw new Error(
+        `a Temporal server already runs at ${target.address} (another \`kernel-search dev\`?); its workers would take this checkout's searches: stop it, run this one on other ports (KS_TEMPORAL_PORT, KS_TEMPORAL_UI_PORT), or set TEMPORAL_ADDRESS=${target.address} to share it on purpose`,
+      );
     }
+    throw new Error(`port ${port} is held by something that is not a Temporal server; free it or set KS_TEMPORAL_PORT`);
   }
   const uiPort = Number(new URL(target.uiUrl).port || 8233);
   const dbFile = opts.dbFile ?? path.join(dataDir(), 'temporal.db');
@@ -114,7 +118,7 @@ export async function startEmbeddedServer(target: TemporalTarget, opts: { dbFile
   void child.then(() => (exited = true));
   const startedAt = Date.now();
   for (;;) {
-    if (exited) throw new Error(`the Temporal dev server exited at start: ${stderr.trim().split('\n').slice(-3).join(' ')}`);
+    if (exited) throw new Error(`the Temporal dev server did not start: ${startFailure(stderr)}`);
     if (Date.now() - startedAt > 60_000) {
       child.kill('SIGKILL');
       throw new Error(`the Temporal dev server did not answer on ${target.address} within 60 s`);
@@ -141,7 +145,23 @@ export async function startEmbeddedServer(target: TemporalTarget, opts: { dbFile
   };
 }
 
+/**
+ * What went wrong, in one line, from the dev server's output: its own "Error: …" line, a port taken or a
+ * locked database, else the last line that is not part of a Go stack trace.
+ */
+export function startFailure(output: string): string {
+  const lines = output.split('\n').map((l) => l.trim()).filter(Boolean);
+  const hint = (text: string) =>
+    /address already in use/.test(text) ? `${text} (another program holds the port: set KS_TEMPORAL_PORT / KS_TEMPORAL_UI_PORT to free ones)` : /database is locked/i.test(text) ? `${text} (another Temporal server uses this data folder: stop it, or set KS_DATA_DIR)` : text;
+  const own = lines.find((l) => /^Error:/.test(l));
+  if (own) return hint(own.replace(/^Error:\s*/, ''));
+  const known = lines.find((l) => /address already in use|database is locked/i.test(l));
+  if (known) return hint(known);
+  const notStack = lines.filter((l) => !/^(goroutine \d|panic:|created by|exit status|\S+\.go:\d+|\[signal|[\w./*()]+\(.*\)$)/.test(l));
+  return notStack.at(-1)?.slice(0, 300) ?? 'no output';
+}
+
 export function shortError(err: unknown): string {
   const text = err instanceof Error ? err.message : String(err);
-  return text.split('\n')[0]!.slice(0, 200);
+  return clip(text.split('\n')[0]!, 400);
 }

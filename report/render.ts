@@ -19,7 +19,7 @@ export function buildReport(campaign: string, budgetMs: number, outcomes: (Probl
   return { campaign, generatedAt: now.toISOString(), budgetMs, summary: summarize(outcomes), curves, outcomes };
 }
 
-const CSV_COLUMNS = ['problem', 'level', 'status', 'speedup_eager', 'speedup_compile', 'speedup_flex', 'time_to_first_correct_s', 'candidates', 'tokens', 'search_id', 'url'] as const;
+const CSV_COLUMNS = ['problem', 'level', 'status', 'reason', 'speedup_eager', 'speedup_eager_low', 'speedup_eager_high', 'speedup_compile', 'speedup_flex', 'time_to_first_correct_s', 'candidates', 'tokens', 'search_id', 'url'] as const;
 
 export function renderCsv(data: ReportData): string {
   const cell = (v: unknown) => {
@@ -27,7 +27,7 @@ export function renderCsv(data: ReportData): string {
     return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
   };
   const rows = data.outcomes.map((o) =>
-    [o.problemId, o.level, o.status, o.speedup.eager, o.speedup.compile, o.speedup.flex, o.timeToFirstCorrectMs === null ? null : o.timeToFirstCorrectMs / 1000, o.candidates, o.tokens, o.searchId, o.url].map(cell).join(','),
+    [o.problemId, o.level, o.status, o.reason ?? null, o.speedup.eager, o.speedupEagerInterval?.[0] ?? null, o.speedupEagerInterval?.[1] ?? null, o.speedup.compile, o.speedup.flex, o.timeToFirstCorrectMs === null ? null : o.timeToFirstCorrectMs / 1000, o.candidates, o.tokens, o.searchId, o.url].map(cell).join(','),
   );
   return [CSV_COLUMNS.join(','), ...rows].join('\n') + '\n';
 }
@@ -42,6 +42,8 @@ function esc(s: string): string {
 
 const pct = (v: number | null) => (v === null ? 'n/a' : `${(v * 100).toFixed(1)}%`);
 const num = (v: number | null, digits = 2) => (v === null ? 'n/a' : v.toFixed(digits));
+/** "3.10 [2.95–3.24]" with the 95% interval where one was measured. */
+const withInterval = (v: number | null, iv: [number, number] | null | undefined) => (v === null ? 'n/a' : iv ? `${v.toFixed(2)} [${iv[0].toFixed(2)}–${iv[1].toFixed(2)}]` : v.toFixed(2));
 const COLORS = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c'];
 
 function curveSvg(data: ReportData): string {
@@ -72,7 +74,10 @@ function fastSvg(data: ReportData): string {
     const bh = v * (h - 2 * pad);
     const color = COLORS[BASELINES.indexOf(b.baseline) % COLORS.length]!;
     const label = b.p === 0 ? 'fast_0' : `fast_${b.p} ${b.baseline}`;
-    return `<rect class="bar" x="${pad + i * bw + 4}" y="${h - pad - bh}" width="${bw - 8}" height="${Math.max(bh, 1)}" fill="${color}"><title>${label}: ${pct(b.value)}</title></rect><text x="${pad + i * bw + bw / 2}" y="${h - pad + 14}" font-size="10" text-anchor="middle">${esc(label)}</text><text x="${pad + i * bw + bw / 2}" y="${h - pad - bh - 4}" font-size="10" text-anchor="middle">${pct(b.value)}</text>`;
+    // Two short lines under each bar ("fast_1.2" over "compile"): one line of both overlapped its neighbours.
+    const cx = pad + i * bw + bw / 2;
+    const under = b.p === 0 ? ['fast_0', 'correct'] : [`fast_${b.p}`, b.baseline];
+    return `<rect class="bar" x="${pad + i * bw + 4}" y="${h - pad - bh}" width="${bw - 8}" height="${Math.max(bh, 1)}" fill="${color}"><title>${label}: ${pct(b.value)}</title></rect><text class="bar-label" x="${cx}" y="${h - pad + 13}" font-size="10" text-anchor="middle"><tspan x="${cx}">${esc(under[0]!)}</tspan><tspan x="${cx}" dy="12">${esc(under[1]!)}</tspan></text><text x="${pad + i * bw + bw / 2}" y="${h - pad - bh - 4}" font-size="10" text-anchor="middle">${pct(b.value)}</text>`;
   });
   return `<svg id="fast-p" role="img" aria-label="fast_p" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}"><line x1="${pad}" y1="${h - pad}" x2="${w - pad}" y2="${h - pad}" stroke="#444"/>${rects.join('')}</svg>`;
 }
@@ -81,7 +86,7 @@ export function renderHtml(data: ReportData): string {
   const s = data.summary;
   const rows = data.outcomes
     .map(
-      (o) => `<tr class="${o.status}"><td>${esc(o.problemId)}</td><td>${o.level ?? ''}</td><td>${o.status}</td><td>${num(o.speedup.eager)}</td><td>${num(o.speedup.compile)}</td><td>${num(o.speedup.flex)}</td><td>${o.timeToFirstCorrectMs === null ? '' : formatDuration(o.timeToFirstCorrectMs)}</td><td>${o.candidates}</td><td>${o.tokens}</td><td><a href="${esc(o.url)}">workflow</a>${o.bestSource ? ` · <a href="#src-${esc(o.problemId)}">kernel</a>` : ''}</td></tr>`,
+      (o) => `<tr class="${o.status}"><td>${esc(o.problemId)}</td><td>${o.level ?? ''}</td><td>${o.status}${o.status === 'failed' && o.reason ? `<div class="reason">${esc(o.reason)}</div>` : ''}</td><td>${withInterval(o.speedup.eager, o.speedupEagerInterval)}</td><td>${num(o.speedup.compile)}</td><td>${num(o.speedup.flex)}</td><td>${o.timeToFirstCorrectMs === null ? '' : formatDuration(o.timeToFirstCorrectMs)}</td><td>${o.candidates}</td><td>${o.tokens}</td><td><a href="${esc(o.url)}">workflow</a>${o.bestSource ? ` · <a href="#src-${esc(o.problemId)}">kernel</a>` : ''}</td></tr>`,
     )
     .join('\n');
   const sources = data.outcomes
@@ -94,6 +99,7 @@ export function renderHtml(data: ReportData): string {
 body{font:14px/1.45 system-ui,sans-serif;margin:24px;max-width:1100px;color:#111}
 table{border-collapse:collapse;margin:12px 0}td,th{border:1px solid #ddd;padding:4px 8px;text-align:right}td:first-child,th:first-child{text-align:left}
 tr.solved td:nth-child(3){color:#15803d}tr.failed td:nth-child(3){color:#b91c1c}
+.reason{font-size:12px;color:#555;text-align:left;max-width:360px}
 .cards{display:flex;gap:12px;flex-wrap:wrap}.card{border:1px solid #ddd;border-radius:6px;padding:8px 14px}.card b{font-size:20px;display:block}
 pre{background:#f6f6f6;padding:8px;overflow:auto}
 </style></head><body>
@@ -116,7 +122,7 @@ ${fastSvg(data)}
 ${[1, 1.2, 2].map((p) => `<tr><td>fast_${p}</td>${BASELINES.map((b) => `<td>${pct(s.fast.find((f) => f.p === p && f.baseline === b)?.value ?? null)}</td>`).join('')}</tr>`).join('\n')}
 </table>
 <h2>Problems</h2>
-<table><tr><th>problem</th><th>level</th><th>status</th><th>× eager</th><th>× compile</th><th>× flex</th><th>first correct</th><th>candidates</th><th>tokens</th><th>links</th></tr>
+<table><tr><th>problem</th><th>level</th><th>status</th><th>× eager [95% interval]</th><th>× compile</th><th>× flex</th><th>first correct</th><th>candidates</th><th>tokens</th><th>links</th></tr>
 ${rows}
 </table>
 <h2>Best kernels</h2>

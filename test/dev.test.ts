@@ -6,7 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { portIsOpen } from '../infra/temporal.js';
-import { CLI, freePort } from './harness.js';
+import { CLI, FIXTURE_REPLIES, freePort, problemFile } from './harness.js';
+import net from 'node:net';
 
 const portOpen = (port: number) => portIsOpen('127.0.0.1', port);
 
@@ -14,7 +15,7 @@ test('dev starts everything and Ctrl-C stops everything', async () => {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'ks-dev-'));
   const port = await freePort();
   const env = { ...process.env, KS_TEMPORAL_PORT: String(port), KS_TEMPORAL_UI_PORT: String(await freePort()), KS_DATA_DIR: dataDir, TEMPORAL_ADDRESS: '', OPENAI_BASE_URL: '', NVIDIA_API_KEY: '', OPENAI_API_KEY: '' };
-  const dev = execa('node', [CLI, 'dev', '--verifier', 'cpu'], { env, extendEnv: false, reject: false });
+  const dev = execa('node', [CLI, 'dev', '--verifier', 'cpu', '--replies', FIXTURE_REPLIES], { env, extendEnv: false, reject: false });
   try {
     let err = '';
     await new Promise<void>((resolve, reject) => {
@@ -26,12 +27,50 @@ test('dev starts everything and Ctrl-C stops everything', async () => {
     });
     assert.match(err, /using the SCRIPTED model/, 'says on screen that the model is scripted');
     assert.ok(await portOpen(port), 'the embedded server listens');
+
+    // The hint is a command that works as printed, from a shell with no endpoint configured.
+    const hint = /start a search from another shell: (.*)/.exec(err)?.[1];
+    assert.ok(hint, err);
+    const words = hint.split(' ');
+    const hintEnv = Object.fromEntries(words.filter((w) => /^[A-Z_]+=/.test(w)).map((w) => w.split('=') as [string, string]));
+    const [node, cli, runWord] = words.filter((w) => !/^[A-Z_]+=/.test(w));
+    assert.equal(node, 'node');
+    assert.equal(path.resolve(cli!), CLI);
+    assert.equal(runWord, 'run');
+    assert.equal(hintEnv.KS_TEMPORAL_PORT, String(port), 'the hint carries the port this dev runs on');
+    const run = await execa('node', [CLI, 'run', '--problem', problemFile('vector_add'), '--width', '1', '--budget', '2m', '--json'], { env: { ...env, ...hintEnv }, extendEnv: false, reject: false, timeout: 180_000 });
+    assert.equal(run.exitCode, 0, run.stderr);
+    assert.equal(JSON.parse(run.stdout).solved, true);
+
+    // A second dev on the same port refuses, instead of sharing this one's server and task queues.
+    const second = await execa('node', [CLI, 'dev', '--verifier', 'cpu'], { env: { ...env, KS_DATA_DIR: path.join(dataDir, 'other') }, extendEnv: false, reject: false, timeout: 60_000 });
+    assert.notEqual(second.exitCode, 0, second.stderr);
+    assert.match(second.stderr, /a Temporal server already runs at 127\.0\.0\.1:\d+ .*KS_TEMPORAL_PORT/);
+    assert.equal(second.stderr.trim().split('\n').length, 1, second.stderr);
     dev.kill('SIGINT');
     const result = await dev;
     assert.equal(result.exitCode, 0, result.stderr);
     assert.equal(await portOpen(port), false, 'the embedded server stopped with it');
   } finally {
     dev.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('a dev server that cannot start says what failed in one line', async () => {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'ks-dev-'));
+  const uiPort = await freePort();
+  const squatter = net.createServer();
+  await new Promise<void>((resolve) => squatter.listen(uiPort, '127.0.0.1', resolve));
+  try {
+    const env = { ...process.env, KS_TEMPORAL_PORT: String(await freePort()), KS_TEMPORAL_UI_PORT: String(uiPort), KS_DATA_DIR: dataDir, TEMPORAL_ADDRESS: '', OPENAI_BASE_URL: '', NVIDIA_API_KEY: '', OPENAI_API_KEY: '' };
+    const res = await execa('node', [CLI, 'dev', '--verifier', 'cpu'], { env, extendEnv: false, reject: false, timeout: 90_000 });
+    assert.notEqual(res.exitCode, 0);
+    const last = res.stderr.trim().split('\n').at(-1)!;
+    assert.match(last, new RegExp(`^kernel-search: the Temporal dev server did not start: can't set UI port ${uiPort}: .*address already in use \\(another program holds the port`));
+    assert.doesNotMatch(res.stderr, /goroutine|\.go:\d+/);
+  } finally {
+    squatter.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
 });

@@ -96,7 +96,8 @@ test('campaign metrics match a hand computation', async () => {
   assert.equal(fastP(outcomes, 1.2, 'eager'), 1 / 5);
   assert.equal(fastP(outcomes, 2, 'eager'), 1 / 5);
   assert.equal(fastP(outcomes, 1, 'compile'), 1 / 5);
-  assert.equal(fastP(outcomes, 1, 'flex'), 0);
+  assert.equal(fastP(outcomes, 1, 'flex'), null, 'n/a: no problem was timed against FlexAttention');
+  assert.equal(fastP(outcomes, 0, 'flex'), 3 / 5, 'fast_0 is the correct rate whatever the baseline');
   assert.ok(Math.abs(geomeanSpeedup(outcomes, 'eager')! - Math.cbrt(2.5 * 1.1 * 0.8)) < 1e-12);
   assert.equal(geomeanSpeedup(outcomes, 'flex'), null);
   const curve = solveRateCurve(outcomes, 600_000, 11); // every 60 s
@@ -106,4 +107,90 @@ test('campaign metrics match a hand computation', async () => {
   assert.equal(s.failed, 1);
   assert.equal(s.medianTimeToFirstCorrectMs, 120_000);
   assert.equal(s.candidates, 10);
+});
+
+test('ranking and the target stop use the low end of the speedup interval when the verifier gives one', async () => {
+  const { rankingSpeedup, formatSpeedup } = await import('../domain/ranking.js');
+  const timed = (point: number, interval: [number, number] | null): VerdictSummary => ({
+    ...verdict('correct', 'ok', point),
+    timing: { meaningful: true, candidateMs: 1, eagerMs: point, compileMs: null, speedupVsEager: point, speedupVsCompile: null, speedupVsEagerInterval: interval },
+  });
+  const noisy = timed(3.1, [1.2, 4.0]);
+  const steady = timed(2.5, [2.4, 2.6]);
+  assert.equal(rankingSpeedup(noisy), 1.2);
+  assert.equal(rankingSpeedup(timed(2, null)), 2, 'the point speedup without an interval');
+  assert.ok(isBetter(steady, noisy), 'a steady 2.5× beats a noisy 3.1× whose interval reaches 1.2×');
+  assert.ok(!isBetter(noisy, steady));
+  assert.ok(isBetter(timed(2.6, [2.4, 2.8]), steady), 'equal low ends: the point speedup decides');
+  assert.equal(formatSpeedup(3.1, [2.95, 3.24]), '3.10× [2.95–3.24]');
+  assert.equal(formatSpeedup(3.1, null), '3.10×');
+});
+
+test('verdicts with and without the timing interval fields parse', async () => {
+  const { summarizeVerdict, verdictSchema, isConfigurationError } = await import('../domain/verdict.js');
+  const base = {
+    status: 'correct', message: 'ok', cheats: [], stages: {},
+    correctness: { trials: 3, passed: 3, max_abs_error: 0, max_rel_error: 0, mismatch_fraction: 0, first_bad_index: null },
+    env: { device: 'cuda', gpu: 'H200', driver: null, torch: null, triton: null, cuda: null, network_isolated: true },
+  };
+  const oldTiming = { meaningful: true, candidate_ms: { median: 1, p20: 0.9, p80: 1.1 }, trials: 100, eager_ms: 3, compile_ms: 2, speedup_vs_eager: 3, speedup_vs_compile: 2 };
+  const old = summarizeVerdict(verdictSchema.parse({ ...base, timing: oldTiming }), null);
+  assert.equal(old.timing?.speedupVsEagerInterval, null);
+  assert.equal(old.timing?.candidateMsInterval, null);
+  const withIntervals = verdictSchema.parse({
+    ...base,
+    timing: { ...oldTiming, candidate_ms: { median: 1, p20: 0.9, p80: 1.1, low: 0.95, high: 1.05 }, method: 'cuda-graph', method_note: null, host_ms: 0.02, eager_ms_interval: [2.9, 3.1], compile_ms_interval: null, speedup_vs_eager_interval: [2.95, 3.24], speedup_vs_compile_interval: [1.9, 2.1], compile_mode: 'max-autotune' },
+  });
+  const s = summarizeVerdict(withIntervals, null);
+  assert.deepEqual(s.timing?.speedupVsEagerInterval, [2.95, 3.24]);
+  assert.deepEqual(s.timing?.candidateMsInterval, [0.95, 1.05]);
+  assert.equal(s.timing?.method, 'cuda-graph');
+  assert.equal(s.timing?.compileMode, 'max-autotune');
+  assert.throws(() => verdictSchema.parse({ ...base, timing: { ...oldTiming, speedup_vs_eager_interval: [1] } }), 'an interval has two ends');
+  assert.ok(isConfigurationError({ status: 'infra_error', message: "backend 'cuda' (load_inline) needs device 'cuda'; CPU mode runs only Triton kernels" }));
+  assert.ok(!isConfigurationError({ status: 'infra_error', message: 'the candidate\'s process did not start within 180 s' }), 'a passing trouble is retried');
+});
+
+test('verdict lines show the error itself, cut with an ellipsis', async () => {
+  const { errorLine, clip } = await import('../domain/text.js');
+  const compile = [
+    'candidate.py:48: in forward',
+    '    acc += tl.dot(a, b)',
+    'Traceback (most recent call last):',
+    '  File "/x/triton/language/core.py", line 35, in wrapper',
+    'AssertionError: input and other must have equal reduction dimensions',
+  ].join('\n');
+  assert.equal(errorLine(compile), 'AssertionError: input and other must have equal reduction dimensions');
+  assert.equal(errorLine('triton.compiler.errors.CompilationError: at 3:4: bad\nmore'), 'triton.compiler.errors.CompilationError: at 3:4: bad');
+  assert.equal(errorLine('\nincorrect on 2 of 3 seeds\nseed 0: …'), 'incorrect on 2 of 3 seeds');
+  const long = 'incorrect on 3 of 3 seeds. seed 0: output mismatch at many places and more words here';
+  const cut = clip(long, 40);
+  assert.ok(cut.length <= 40 && cut.endsWith('…'), cut);
+  assert.ok(long.startsWith(cut.slice(0, -1)), 'cut at a word boundary, nothing invented');
+  assert.doesNotMatch(cut, /\s…$/);
+  assert.equal(clip('short', 40), 'short');
+});
+
+test('the status shown corrects KsStatus by the execution status; list --status queries both', async () => {
+  const { displayedStatus, statusClause, isSearchStatus, finalStatus } = await import('../domain/searchStatus.js');
+  assert.equal(displayedStatus('TERMINATED', 'running'), 'terminated');
+  assert.equal(displayedStatus('TIMED_OUT', 'running'), 'timed_out');
+  assert.equal(displayedStatus('FAILED', 'running'), 'failed');
+  assert.equal(displayedStatus('COMPLETED', 'solved'), 'solved');
+  assert.equal(displayedStatus('RUNNING', undefined), 'running');
+  assert.equal(statusClause('running', 'KsStatus'), "KsStatus = 'running' AND ExecutionStatus = 'Running'");
+  assert.equal(statusClause('terminated', 'KsStatus'), "ExecutionStatus = 'Terminated'");
+  assert.ok(isSearchStatus('failed'));
+  assert.ok(!isSearchStatus('bogus'));
+  assert.equal(finalStatus(false, 'stopped'), 'stopped');
+  assert.equal(finalStatus(true, 'stopped'), 'solved');
+  assert.equal(finalStatus(false, 'deadline'), 'unsolved');
+});
+
+test('a failed start of the dev server is one line: its own error, a port taken or a locked database', async () => {
+  const { startFailure } = await import('../infra/temporal.js');
+  assert.match(startFailure("Temporal CLI 1.9.1\nError: can't set UI port 18556: listen tcp 127.0.0.1:18556: bind: address already in use\n"), /^can't set UI port 18556: .*address already in use \(another program holds the port: set KS_TEMPORAL_PORT/);
+  const goPanic = 'unable to start server: sql: database is locked\ngoroutine 1 [running]:\nmain.main()\n\t/home/runner/go/src/main.go:12 +0x1d\nexit status 2';
+  assert.match(startFailure(goPanic), /database is locked \(another Temporal server uses this data folder/);
+  assert.equal(startFailure('starting\nsomething odd happened\ngoroutine 7 [running]:\nfoo.bar(0x1)\n\t/x/y.go:3 +0x2'), 'something odd happened');
 });

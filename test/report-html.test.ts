@@ -24,7 +24,22 @@ const outcomes = [outcome('level1-1_a', 1, 'solved', 2.1, 90_000), outcome('leve
 test('CSV has a row per problem and escapes text', () => {
   const csv = renderCsv(buildReport('c', 900_000, outcomes)).trim().split('\n');
   assert.equal(csv.length, 5);
-  assert.match(csv[1]!, /^level1-1_a,1,solved,2\.1,1\.05,,90,4,1000,/);
+  assert.match(csv[1]!, /^level1-1_a,1,solved,,2\.1,,,1\.05,,90,4,1000,/);
+});
+
+test('labels: the configured budget, n/a without a FlexAttention baseline, failed rows give their reason, intervals shown, bar labels fit their bars', () => {
+  const rows = [...outcomes.slice(0, 3), { ...outcomes[3]!, reason: 'the verifier on cpu cannot run this search' }, { ...outcome('level1-3_e', 1, 'solved', 3.1, 30_000), speedupEagerInterval: [2.95, 3.24] as [number, number] }];
+  const html = renderHtml(buildReport('labels', 120_000, rows));
+  assert.match(html, /budget 2m00s per problem/);
+  assert.match(html, /<td>fast_1<\/td><td>[\d.]+%<\/td><td>[\d.]+%<\/td><td>n\/a<\/td>/, 'fast_1 vs FlexAttention is n/a');
+  assert.match(html, /<td>failed<div class="reason">the verifier on cpu cannot run this search<\/div><\/td>/);
+  assert.match(html, /<td>3\.10 \[2\.95–3\.24\]<\/td>/);
+  // Each bar's label lines (10 px type, ~6.5 px a character at most) fit the bar's width.
+  const svg = /<svg id="fast-p"[^>]*width="(\d+)"[\s\S]*?<\/svg>/.exec(html)!;
+  const bars = [...svg[0].matchAll(/<rect class="bar"[^>]*width="([\d.]+)"/g)].map((m) => Number(m[1]));
+  const lines = [...svg[0].matchAll(/<tspan[^>]*>([^<]*)<\/tspan>/g)].map((m) => m[1]!);
+  assert.equal(lines.length, bars.length * 2);
+  for (const l of lines) assert.ok(l.length * 6.5 <= bars[0]! + 8, `label "${l}" is wider than its bar (${bars[0]} px)`);
 });
 
 test('the HTML report loads without console errors and its charts draw', { skip }, async () => {

@@ -10,6 +10,7 @@ import {
   condition,
   continueAsNew,
   isCancellation,
+  ContinueAsNew,
   log,
   proxyActivities,
   setCurrentDetails,
@@ -18,10 +19,12 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import { MAX_EXTENSION_MS, MAX_TOTAL_BUDGET_MS, SEARCH_ATTRIBUTES } from '../domain/defaults.js';
+import { MAX_EXTENSION_MS, MAX_TOTAL_BUDGET_MS, SEARCH_ATTRIBUTES, VERIFY_ACTIVITY_SLACK_S, verificationLimitS } from '../domain/defaults.js';
 import { formatDuration } from '../domain/duration.js';
 import { planRound } from '../domain/feedback.js';
-import { isBetter, speedup } from '../domain/ranking.js';
+import { formatSpeedup, isBetter, rankingSpeedup, speedup } from '../domain/ranking.js';
+import { STOP_REASON_TEXT, finalStatus, type SearchStatusValue } from '../domain/searchStatus.js';
+import { truncateMiddle } from '../domain/text.js';
 import type {
   BestKernel,
   CandidateRecord,
@@ -57,6 +60,8 @@ export interface CarriedState {
 }
 
 const KEEP_SOURCES_OF_LAST = 16;
+/** Verifier messages in the status query and the result: head and tail, where the error itself is. */
+const RECENT_MESSAGE_CHARS = 1200;
 /** Wait after a round in which every candidate failed for infrastructure reasons, doubling up to the cap. */
 const FAILED_ROUND_BACKOFF_MS = 5_000;
 const FAILED_ROUND_BACKOFF_CAP_MS = 5 * 60_000;
@@ -67,8 +72,8 @@ export async function kernelSearch(input: SearchInput, carried?: CarriedState): 
   // Verification goes to the GPU task queue; a verdict is data, so only infrastructure failures retry.
   const { verifyKernel } = proxyActivities<Activities>({
     taskQueue: options.gpuTaskQueue,
-    // the candidate's limit, as long again waiting for its GPU, and the verifier's own work (SERVICE_MARGIN_S)
-    startToCloseTimeout: `${2 * options.verifyTimeoutS + 480} seconds`,
+    // what the activity gives the verifier (domain/defaults.ts), and a little more so its own timeout fires first
+    startToCloseTimeout: `${verificationLimitS(options.verifyTimeoutS) + VERIFY_ACTIVITY_SLACK_S} seconds`,
     // A GPU worker that dies mid-verification is noticed after this long and the candidate retried elsewhere.
     heartbeatTimeout: '15 seconds',
     cancellationType: ActivityCancellationType.TRY_CANCEL,
@@ -86,21 +91,25 @@ export async function kernelSearch(input: SearchInput, carried?: CarriedState): 
   };
   let stopRequested: string | null = null;
   let stopReason: StopReason | null = null;
+  /** Set when the search ends with an error or is cancelled: what the status query and the details say. */
+  let ended: { phase: 'failed' | 'cancelled'; reason: string } | null = null;
   let failedRoundsInARow = 0;
+  const isRunning = () => stopReason === null && ended === null;
 
   setHandler(statusQuery, (): SearchStatus => ({
     searchId,
     problemId: problem.id,
-    phase: stopReason ? 'finished' : 'running',
+    phase: ended ? ended.phase : stopReason ? 'finished' : 'running',
+    failure: ended?.reason ?? null,
     round: state.round,
     candidatesStarted: state.candidatesStarted,
     candidatesVerified: state.records.length,
     startedAtMs: state.startedAtMs,
     deadlineMs: state.deadlineMs,
-    timeLeftMs: Math.max(0, state.deadlineMs - Date.now()),
+    timeLeftMs: isRunning() ? Math.max(0, state.deadlineMs - Date.now()) : 0,
     best: state.best,
     stopReason,
-    recent: state.records.slice(-10).map((r) => ({ round: r.round, index: r.index, status: r.verdict.status, message: r.verdict.message.slice(0, 300) })),
+    recent: state.records.slice(-10).map((r) => ({ round: r.round, index: r.index, status: r.verdict.status, message: truncateMiddle(r.verdict.message, RECENT_MESSAGE_CHARS) })),
   }));
   setHandler(stopSignal, (reason?: string) => {
     stopRequested = reason || 'stop requested';
@@ -125,12 +134,15 @@ export async function kernelSearch(input: SearchInput, carried?: CarriedState): 
 
   function updateDetails(): void {
     const best = state.best;
-    const bestText = !best ? 'none yet' : best.verdict.status !== 'correct' ? `closest: ${best.verdict.status}` : speedup(best.verdict) !== null ? `${speedup(best.verdict)!.toFixed(2)}x vs eager` : 'correct (untimed)';
+    const s = best ? speedup(best.verdict) : null;
+    const bestText = !best ? 'none yet' : best.verdict.status !== 'correct' ? `closest: ${best.verdict.status}` : s !== null ? `${formatSpeedup(s, best.verdict.timing?.speedupVsEagerInterval)} vs eager` : 'correct (untimed)';
+    const headline = ended ? `${ended.phase}: ${ended.reason}` : stopReason ? `finished: ${STOP_REASON_TEXT[stopReason]}` : 'running';
     setCurrentDetails(
       [
-        `**${problem.id}** (${problem.backend}) — ${stopReason ? `finished: ${stopReason}` : 'running'}`,
+        `**${problem.id}** (${problem.backend}) — ${headline}`,
         `round ${state.round}, ${state.records.length} candidates verified, best: ${bestText}`,
-        `deadline in ${formatDuration(state.deadlineMs - Date.now())}`,
+        // An ended search has no deadline left to show.
+        ...(isRunning() ? [`deadline in ${formatDuration(state.deadlineMs - Date.now())}`] : []),
       ].join('\n\n'),
     );
   }
@@ -185,13 +197,17 @@ export async function kernelSearch(input: SearchInput, carried?: CarriedState): 
     }
     const failures = (await done).flatMap((r) => (r.status === 'rejected' && !isCancellation(r.reason) ? [r.reason as unknown] : []));
     for (const f of failures) log.warn('candidate failed', { round, error: String(f) });
+    // A verifier that cannot run this search at all (a CUDA problem on a CPU verifier) says so once; every
+    // later candidate would get the same answer, so the search fails now with its words.
+    const misconfigured = failures.find((f) => failureType(f) === 'VerifierConfiguration');
+    if (misconfigured instanceof ActivityFailure) throw ApplicationFailure.nonRetryable(misconfigured.cause?.message ?? 'the verifier cannot run this search', 'VerifierConfiguration');
     if (plans.length === 0 || failures.length < plans.length) {
       failedRoundsInARow = 0;
       return;
     }
     // Every candidate failed after Temporal's retries. A refused request (bad key, unknown model) will not
     // get better: fail the search with the endpoint's words. Anything else: back off, then try again.
-    const refused = failures.find((f) => f instanceof ActivityFailure && f.cause instanceof ApplicationFailure && f.cause.type === 'EndpointRejected');
+    const refused = failures.find((f) => failureType(f) === 'EndpointRejected');
     if (refused instanceof ActivityFailure) throw ApplicationFailure.nonRetryable(`every candidate of round ${round} was refused: ${refused.cause?.message}`, 'EndpointRejected');
     failedRoundsInARow += 1;
     const backoff = Math.min(FAILED_ROUND_BACKOFF_CAP_MS, FAILED_ROUND_BACKOFF_MS * 2 ** (failedRoundsInARow - 1));
@@ -205,27 +221,46 @@ export async function kernelSearch(input: SearchInput, carried?: CarriedState): 
     if (best?.status === 'correct') {
       // A CPU verifier cannot measure speed, so once a kernel is correct there is nothing left to improve.
       if (!best.timing?.meaningful) return 'solved_untimed';
-      if (options.targetSpeedup > 0 && (speedup(best) ?? 0) >= options.targetSpeedup) return 'target_reached';
+      // The low end of the speedup's interval, where the verifier gives one: a noisy measurement does not end the search.
+      if (options.targetSpeedup > 0 && (rankingSpeedup(best) ?? 0) >= options.targetSpeedup) return 'target_reached';
     }
     if (options.maxCandidates > 0 && state.candidatesStarted >= options.maxCandidates) return 'max_candidates';
     return null;
   }
 
+  /**
+   * Sets the status attribute and the details of an ending search. In a non-cancellable scope: a
+   * cancelled search must still record that it ended, or `list --status running` would show it.
+   */
+  function finalise(status: SearchStatusValue): Promise<void> {
+    return CancellationScope.nonCancellable(async () => {
+      upsertSearchAttributes([{ key: statusKey, value: status }]);
+      updateDetails();
+      await Promise.resolve();
+    });
+  }
+
   updateDetails();
   upsertSearchAttributes([{ key: statusKey, value: 'running' }]);
-  for (;;) {
-    stopReason = nextStopReason();
-    if (stopReason) break;
-    if (workflowInfo().continueAsNewSuggested) {
-      await condition(allHandlersFinished);
-      await continueAsNew<typeof kernelSearch>(input, compact(state));
+  try {
+    for (;;) {
+      stopReason = nextStopReason();
+      if (stopReason) break;
+      if (workflowInfo().continueAsNewSuggested) {
+        await condition(allHandlersFinished);
+        await continueAsNew<typeof kernelSearch>(input, compact(state));
+      }
+      await runRound();
     }
-    await runRound();
+  } catch (err) {
+    if (isContinueAsNew(err)) throw err; // not an end: the next run carries on
+    ended = isCancellation(err) ? { phase: 'cancelled', reason: 'the search was cancelled' } : { phase: 'failed', reason: failureMessage(err) };
+    await finalise(ended.phase);
+    throw err;
   }
 
   const solved = state.best?.verdict.status === 'correct';
-  upsertSearchAttributes([{ key: statusKey, value: solved ? 'solved' : 'unsolved' }]);
-  updateDetails();
+  await finalise(finalStatus(solved, stopReason));
   await condition(allHandlersFinished);
   const firstCorrect = state.records.find((r) => r.verdict.status === 'correct');
   return {
@@ -235,13 +270,28 @@ export async function kernelSearch(input: SearchInput, carried?: CarriedState): 
     stopReason,
     best: state.best,
     rounds: state.round,
-    candidates: state.records.map((r) => ({ round: r.round, index: r.index, status: r.verdict.status, message: r.verdict.message.slice(0, 300), speedupVsEager: speedup(r.verdict), atMs: r.atMs })),
+    candidates: state.records.map((r) => ({ round: r.round, index: r.index, status: r.verdict.status, message: truncateMiddle(r.verdict.message, RECENT_MESSAGE_CHARS), speedupVsEager: speedup(r.verdict), atMs: r.atMs })),
     timeToFirstCorrectMs: firstCorrect ? firstCorrect.atMs : null,
     elapsedMs: Date.now() - state.startedAtMs,
     tokens: state.tokens,
   };
 }
 
+/** The type of an activity's application failure ('EndpointRejected', 'VerifierConfiguration', …). */
+function isContinueAsNew(err: unknown): boolean {
+  return err instanceof ContinueAsNew;
+}
+
+function failureType(f: unknown): string | undefined {
+  return f instanceof ActivityFailure && f.cause instanceof ApplicationFailure ? (f.cause.type ?? undefined) : undefined;
+}
+
+/** The innermost message of a failure chain: the words of whatever went wrong. */
+function failureMessage(err: unknown): string {
+  let e: unknown = err;
+  while (e instanceof Error && e.cause instanceof Error) e = e.cause;
+  return e instanceof Error ? e.message : String(err);
+}
 
 /**
  * Keeps what continue-as-new carries small: old candidates lose their source, artifact keys and all but
