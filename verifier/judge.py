@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from verifier import baselines
+from verifier.timing import ratio_interval
 from verifier.compare import Cmp, bitwise_equal, compare_outputs, tolerances
 from verifier.harness import NON_WORK_ATEN
 
@@ -207,6 +208,13 @@ def _same(torch: Any, x: Any, y: Any) -> bool:
     return x == y
 
 
+def _finite(x: Any) -> float | None:
+    """A number the candidate's process reported, if it is one (its results are its word)."""
+    if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x):
+        return float(x)
+    return None
+
+
 def judge_timing(ver: Any, tres: dict[str, Any]) -> dict[str, Any]:
     torch = ver.torch
     ref = ver.ref
@@ -215,19 +223,34 @@ def judge_timing(ver: Any, tres: dict[str, Any]) -> dict[str, Any]:
     cheats = Cheats()
     for o in tres.get("observations", []):
         cheats.add(o["kind"], o["evidence"])
+    out_sets = tres.get("last_output_sets") or list(range(len(tres.get("last_outputs", []))))
     for k, out in enumerate(tres.get("last_outputs", [])):
         if out is None:  # this input set was not used (CPU mode times fewer calls)
             continue
-        c = compare_outputs(torch, out, ref.timing_refs[k], req.get("atol"), req.get("rtol"), dev)
+        j = out_sets[k] if k < len(out_sets) and isinstance(out_sets[k], int) else k
+        if not 0 <= j < len(ref.timing_refs):
+            cheats.add("timer-tamper", f"the timing results name an input set {j!r} the verifier never made")
+            continue
+        c = compare_outputs(torch, out, ref.timing_refs[j], req.get("atol"), req.get("rtol"), dev)
         if not c.ok:
-            cheats.add("caching", f"a timed call on input set {k} returned a wrong result ({c.reason})")
-    med = tres.get("median")
+            how = " (its graph replayed after new values were written into its inputs)" if j != k else ""
+            cheats.add("caching", f"a timed call on input set {j} returned a wrong result{how} ({c.reason})")
+    med = _finite(tres.get("median"))
+    low, high = _finite(tres.get("low")), _finite(tres.get("high"))
+    cand_iv = (low, high) if low is not None and high is not None and 0 < low <= high else None
     timing: dict[str, Any] = {
         "meaningful": dev == "cuda",
-        "candidate_ms": {"median": med, "p20": tres.get("p20"), "p80": tres.get("p80")},
+        "method": tres.get("method") if tres.get("method") in ("cuda-graph", "stream", "cpu") else None,
+        "method_note": str(tres["method_note"])[:300] if tres.get("method_note") else None,
+        "candidate_ms": {"median": med, "p20": tres.get("p20"), "p80": tres.get("p80"),
+                         **({"low": low, "high": high} if cand_iv else {})},
+        "host_ms": _finite(tres.get("host_ms")),
         "trials": tres.get("trials", 0),
         "eager_ms": None, "compile_ms": None, "speedup_vs_eager": None, "speedup_vs_compile": None,
         "flex_ms": None, "speedup_vs_flex": None,
+        "eager_ms_interval": None, "compile_ms_interval": None,
+        "speedup_vs_eager_interval": None, "speedup_vs_compile_interval": None,
+        "compile_mode": None, "review": None, "sol": None,
     }
     ver.v["timing"] = timing
     msg_extra = ""
@@ -256,26 +279,50 @@ def judge_timing(ver: Any, tres: dict[str, Any]) -> dict[str, Any]:
         timing["eager_ms"] = base.get("eager_ms")
         timing["compile_ms"] = base.get("compile_ms")
         timing["flex_ms"] = base.get("flex_ms")
+        timing["eager_ms_interval"] = base.get("eager_interval")
+        timing["compile_ms_interval"] = base.get("compile_interval") if timing["compile_ms"] else None
+        timing["compile_mode"] = base.get("compile_mode") if timing["compile_ms"] else None
         if med and med > 0:
             if timing["flex_ms"]:
                 timing["speedup_vs_flex"] = timing["flex_ms"] / med
             if timing["eager_ms"]:
                 timing["speedup_vs_eager"] = timing["eager_ms"] / med
+                timing["speedup_vs_eager_interval"] = ratio_interval(timing["eager_ms_interval"], cand_iv)
             if timing["compile_ms"]:
                 timing["speedup_vs_compile"] = timing["compile_ms"] / med
+                timing["speedup_vs_compile_interval"] = ratio_interval(timing["compile_ms_interval"], cand_iv)
             bound = base.get("bound_ms")
             if bound and med < 0.8 * bound:
                 cheats.add("implausible-speedup",
-                           f"median {med:.4f} ms is below the hardware bound {bound:.4f} ms for this problem "
+                           f"median {med:.4f} ms is below what any correct kernel needs, {bound:.4f} ms "
                            f"({base.get('bound_text', '')})")
+            review = base.get("review_ms")
+            if review and med < 0.8 * review:
+                timing["review"] = (f"median {med:.4f} ms is below {review:.4f} ms, the time of "
+                                    f"{base.get('review_text', '')}: a better algorithm than the reference's, or "
+                                    "work the checks did not see; worth a look")
+        timing["sol"] = baselines.speed_of_light(base, med)
         ver.detail["baseline_cached"] = base.get("cached")
-        msg_extra = f"; median {med:.4f} ms"
+        ver.detail["baseline_replaced"] = base.get("replaced")
+        msg_extra = f"; median {med:.4f} ms" if med is not None else ""
+        if cand_iv:
+            msg_extra += f" [{cand_iv[0]:.4f}-{cand_iv[1]:.4f}]"
+        if timing["method"] == "stream":
+            msg_extra += " (eager launches: " + (timing["method_note"] or "no CUDA graph") + ")"
+        iv = timing["speedup_vs_eager_interval"]
         if timing["speedup_vs_eager"]:
-            msg_extra += f", {timing['speedup_vs_eager']:.2f}x eager"
+            msg_extra += f", {timing['speedup_vs_eager']:.2f}x eager" + (f" [{iv[0]:.2f}-{iv[1]:.2f}]" if iv else "")
         if timing["speedup_vs_compile"]:
             msg_extra += f", {timing['speedup_vs_compile']:.2f}x torch.compile"
         if timing["speedup_vs_flex"]:
             msg_extra += f", {timing['speedup_vs_flex']:.2f}x FlexAttention"
+        sol = timing["sol"]
+        if sol:
+            msg_extra += f"; {sol['fraction'] * 100:.0f}% of this card's speed of light ({sol['limiter']}-bound"
+            msg_extra += f", {sol['achieved_tbps']:.2f} TB/s of {sol['copy_tbps']:.2f})" if sol["limiter"] == "memory" else (
+                f", {sol['achieved_tflops']:.0f} of {sol['peak_tflops']:.0f} TFLOP/s {sol['peak_dtype']})")
+        if timing["review"]:
+            msg_extra += "; review: " + timing["review"]
     else:
         base = baselines.eager_cpu(ref)
         timing["eager_ms"] = base

@@ -25,13 +25,11 @@ from typing import Any
 from verifier import cuda_ipc, sandbox
 from verifier.inspect_problem import problem_info
 from verifier.static_check import check_candidate
+from verifier.timing import TIMING_MIN_TRIALS, TIMING_TARGET_S
 
 STATUSES = ("correct", "incorrect", "compile_error", "runtime_error", "timeout", "rejected", "infra_error")
 SIGNALS = {4: "SIGILL", 6: "SIGABRT", 7: "SIGBUS", 8: "SIGFPE", 9: "SIGKILL", 11: "SIGSEGV", 15: "SIGTERM"}
 STARTUP_LIMIT_S = 180.0
-# DESIGN.md: at least 100 trials; 0.3 s of trials beyond that (do_bench's default is 0.1 s)
-TIMING_MIN_TRIALS = 100
-TIMING_TARGET_S = 0.3
 
 
 class RequestError(Exception):
