@@ -58,6 +58,18 @@ export interface CorrectnessSummary {
 /** A 95% interval [low, high] of a timed quantity (the verifier's bootstrap of the median). */
 export type Interval = [low: number, high: number];
 
+export interface SpeedOfLightSummary {
+  fraction: number;
+  limiter: 'memory' | 'compute';
+  achievedTbps: number;
+  copyTbps: number;
+  achievedTflops: number | null;
+  peakTflops: number | null;
+  peakDtype: string | null;
+  /** No FLOPs counted for the reference: the figure is a bound from its bytes alone. */
+  bytesOnly: boolean;
+}
+
 export interface TimingSummary {
   meaningful: boolean;
   candidateMs: number | null;
@@ -73,6 +85,10 @@ export interface TimingSummary {
   speedupVsEagerInterval?: Interval | null;
   speedupVsCompileInterval?: Interval | null;
   compileMode?: string | null;
+  /** Why a person should look at this kernel (faster than the reference's FLOPs allow at the card's peak). */
+  review?: string | null;
+  /** Achieved fraction of the card's limit for the problem; absent from older verifiers. */
+  sol?: SpeedOfLightSummary | null;
   eagerMs: number | null;
   compileMs: number | null;
   speedupVsEager: number | null;

@@ -34,7 +34,7 @@ export const verdictSchema = z.object({
       flex_ms: num.optional(),
       speedup_vs_flex: num.optional(),
       // How the candidate was timed and how sure the numbers are; absent from older verifiers.
-      method: z.string().nullable().optional(),
+      method: z.enum(['cuda-graph', 'stream', 'cpu']).nullable().optional(),
       method_note: z.string().nullable().optional(),
       host_ms: num.optional(),
       eager_ms_interval: interval,
@@ -42,6 +42,24 @@ export const verdictSchema = z.object({
       speedup_vs_eager_interval: interval,
       speedup_vs_compile_interval: interval,
       compile_mode: z.string().nullable().optional(),
+      // Set when the candidate beat the reference's own FLOPs at the card's peak: worth a person's look.
+      review: z.string().nullable().optional(),
+      // The achieved fraction of the card's limit for the problem (docs/verifier.md, "Speed of light").
+      sol: z
+        .object({
+          fraction: z.number(),
+          limiter: z.enum(['memory', 'compute']),
+          min_bytes: z.number().int(),
+          flops: z.number().int(),
+          achieved_tbps: z.number(),
+          achieved_tflops: z.number().nullable(),
+          copy_tbps: z.number(),
+          peak_tflops: z.number().nullable(),
+          peak_dtype: z.string().nullable(),
+          bytes_only: z.boolean(),
+        })
+        .nullable()
+        .optional(),
     })
     .nullable(),
   env: z.object({
@@ -107,5 +125,18 @@ function summarizeTiming(t: NonNullable<Verdict['timing']>): NonNullable<Verdict
     speedupVsEagerInterval: t.speedup_vs_eager_interval ?? null,
     speedupVsCompileInterval: t.speedup_vs_compile_interval ?? null,
     compileMode: t.compile_mode ?? null,
+    review: t.review ?? null,
+    sol: t.sol
+      ? {
+          fraction: t.sol.fraction,
+          limiter: t.sol.limiter,
+          achievedTbps: t.sol.achieved_tbps,
+          copyTbps: t.sol.copy_tbps,
+          achievedTflops: t.sol.achieved_tflops,
+          peakTflops: t.sol.peak_tflops,
+          peakDtype: t.sol.peak_dtype,
+          bytesOnly: t.sol.bytes_only,
+        }
+      : null,
   };
 }

@@ -11,7 +11,7 @@ import json
 import math
 import os
 import sys
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 Status = Literal["correct", "incorrect", "compile_error", "runtime_error", "timeout", "rejected", "infra_error"]
 STATUSES: tuple[Status, ...] = ("correct", "incorrect", "compile_error", "runtime_error", "timeout", "rejected",
@@ -50,6 +50,21 @@ class CandidateMs(TypedDict):
     median: float | None
     p20: float | None
     p80: float | None
+    low: NotRequired[float]  # the 95% interval of the median (docs/verifier.md, "Timing")
+    high: NotRequired[float]
+
+
+class SpeedOfLight(TypedDict):
+    fraction: float
+    limiter: str
+    min_bytes: int
+    flops: int
+    achieved_tbps: float
+    achieved_tflops: float | None
+    copy_tbps: float
+    peak_tflops: float | None
+    peak_dtype: str | None
+    bytes_only: bool
 
 
 class Timing(TypedDict):
@@ -62,6 +77,16 @@ class Timing(TypedDict):
     speedup_vs_compile: float | None
     flex_ms: float | None
     speedup_vs_flex: float | None
+    method: str | None
+    method_note: str | None
+    host_ms: float | None
+    eager_ms_interval: list[float] | None
+    compile_ms_interval: list[float] | None
+    speedup_vs_eager_interval: list[float] | None
+    speedup_vs_compile_interval: list[float] | None
+    compile_mode: str | None
+    review: str | None
+    sol: SpeedOfLight | None
 
 
 class Env(TypedDict):

@@ -8,6 +8,7 @@ the synchronised cross-check. The real thing runs on the H100 (verifier/tests/gp
 side-stream fixtures; docs/benchmarks.md)."""
 from __future__ import annotations
 
+import math
 import random
 from types import SimpleNamespace
 from typing import Any, Callable
@@ -24,16 +25,47 @@ class SimGpu:
         self.wake_ms = wake_ms
         self.flush_ms = flush_ms
 
+    capturing: list[tuple[str, Any]] | None = None  # a CUDA graph being captured records launches and events
+    cycles_per_ms = 1.98e6
+
     def launch(self, stream: str, ms: float, host_cost: float = 0.005) -> None:
+        if self.capturing is not None:
+            self.capturing.append((stream, ms))
+            return
         self.host += host_cost
         start = max(self.host, self.busy.get(stream, 0.0))
         self.busy[stream] = start + ms
 
+    def spin(self, cycles: int) -> None:
+        self.launch("timed", cycles / self.cycles_per_ms)
+
+    def capture(self, fn: Callable[[], Any]) -> tuple[Callable[[], None], Any]:
+        """A graph: the launches of one call, replayed with one launch's host cost."""
+        self.capturing = []
+        try:
+            out = fn()
+            work = self.capturing
+        finally:
+            self.capturing = None
+
+        def replay() -> None:
+            self.host += 0.004
+            self.busy["timed"] = max(self.busy["timed"], self.host + 0.003)  # the graph's own launch latency
+            for stream, what in work:
+                if stream == "event":
+                    what.t = self.busy["timed"]
+                else:
+                    self.launch(stream, what, host_cost=0.0)
+        return replay, out
+
     # the functions Clock captures from torch
-    def event(self, enable_timing: bool = True) -> SimpleNamespace:
+    def event(self, enable_timing: bool = True, external: bool = False) -> SimpleNamespace:
         return SimpleNamespace(t=None)
 
     def record(self, ev: SimpleNamespace) -> None:
+        if self.capturing is not None:  # an event node of the graph
+            self.capturing.append(("event", ev))
+            return
         self.host += 0.002
         ev.t = max(self.host, self.busy["timed"])
         self.busy["timed"] = ev.t
@@ -55,6 +87,7 @@ class SimGpu:
         c.torch = SimpleNamespace(empty=lambda *a, **k: None, int32="int32")
         c.perf, c.Event, c.record, c.elapsed, c.sync, c.zero_ = (self.perf, self.event, self.record, self.elapsed,
                                                                 self.sync, self.zero_)
+        c.spin, c.capture = self.spin, self.capture
         return c
 
 
@@ -108,15 +141,85 @@ def test_a_noisy_round_is_measured_again_instead_of_rejected():
     """Late wake-ups in the first round's synchronised trials (four verifications compiling on the host)
     would read as hidden work; a second round on a quiet host clears it."""
     rng = random.Random(0)
-    syncs = {"n": 0}
+    syncs = {"n": 0, "on": False}
 
-    def wake() -> float:  # synchronizes 5-104: the first round's 25 synchronised trials, four each
-        syncs["n"] += 1
-        return 0.01 + (rng.uniform(0.15, 0.3) if 5 <= syncs["n"] <= 104 else 0.0)
+    def wake() -> float:  # the first round's 25 synchronised trials, four synchronizes each
+        if syncs["on"]:
+            syncs["n"] += 1
+        return 0.01 + (rng.uniform(0.15, 0.3) if syncs["on"] and syncs["n"] <= 100 else 0.0)
 
     gpu = SimGpu(wake_ms=wake)
-    r = gpu.clock().bench_cuda([honest(gpu, 0.05, 0.02)] * 3, min_trials=100, target_s=0.01)
+    c = gpu.clock()
+    check = c._side_stream_check
+
+    def noisy_check(*a: Any, **k: Any) -> dict[str, Any]:
+        syncs["on"] = True
+        return check(*a, **k)
+
+    c._side_stream_check = noisy_check  # type: ignore[method-assign]
+    r = c.bench_cuda([honest(gpu, 0.05, 0.02)] * 3, min_trials=100, target_s=0.01)
     assert r["synced_rounds"] >= 2 and not flagged(r), r
+
+
+def test_graph_replay_measures_the_gpu_when_the_host_is_slower_than_the_flush():
+    """A call whose Python takes 0.2 ms to launch a 0.01 ms kernel (a busy host, several eager ops): timed
+    from its launches the GPU waits inside the window; replayed as a graph it does not."""
+    gpu = SimGpu()
+    r = gpu.clock().bench_cuda([honest(gpu, 0.01, 0.2)] * 3, min_trials=100, target_s=0.01)
+    assert r["method"] == "cuda-graph" and abs(r["median"] - 0.01) < 0.002, r["median"]
+    assert r["host_ms"] >= 0.2 and r["low"] <= r["median"] <= r["high"]
+
+
+def test_the_fallback_spins_the_gpu_so_the_call_is_queued_before_the_window():
+    gpu = SimGpu()
+
+    def no_graph(fn: Callable[[], Any]) -> Any:
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    c = gpu.clock()
+    c.capture = no_graph
+    r = c.bench_cuda([honest(gpu, 0.01, 0.2)] * 3, min_trials=100, target_s=0.01)
+    assert r["method"] == "stream" and "not capturable" in r["method_note"]
+    assert abs(r["median"] - 0.01) < 0.002, r["median"]
+    c.spin = lambda cycles: None  # without the spin the window holds the host's launch time
+    r = c.bench_cuda([honest(gpu, 0.01, 0.2)] * 3, min_trials=100, target_s=0.01)
+    assert r["median"] > 0.1
+
+
+def test_drift_inside_the_window_widens_the_interval():
+    gpu = SimGpu()
+    k = {"n": 0}
+
+    def drifting() -> str:  # the kernel's time swings by 30% over 20 ms (clocks moving)
+        k["n"] += 1
+        gpu.host += 0.002
+        gpu.launch("timed", 0.05 * (1 + 0.3 * math.sin(2 * math.pi * gpu.busy["timed"] / 20)))
+        return "out"
+
+    c = gpu.clock()
+    c.capture = lambda fn: (lambda: fn() and None, None)  # replay = the call itself, each time
+    r = c.bench_cuda([drifting], min_trials=100, target_s=0.02)
+    steady = gpu.clock().bench_cuda([honest(gpu, 0.05, 0.002)], min_trials=100, target_s=0.02)
+    assert (r["high"] - r["low"]) > 5 * (steady["high"] - steady["low"]) + 0.005, (r["low"], r["high"], r["trials"], steady["low"], steady["high"])
+
+
+def test_replayed_graphs_are_checked_on_new_values():
+    """rotate() writes another set's values into a graph's inputs; its replay then belongs to that set."""
+    gpu = SimGpu()
+    moves = []
+    r = gpu.clock().bench_cuda([honest(gpu, 0.05, 0.02)] * 3, min_trials=100, target_s=0.01,
+                               rotate=lambda i, j: moves.append((i, j)))
+    assert moves == [(0, 1), (1, 2), (2, 0)] and r["last_output_sets"] == [1, 2, 0]
+
+
+def test_median_interval_is_distribution_free():
+    from verifier.timing import median_interval, summarize
+
+    vals = sorted(float(i) for i in range(101))
+    lo, hi = median_interval(vals)
+    assert 38 <= lo < 50 < hi <= 62
+    s = summarize([1.0] * 50 + [2.0] * 50, blocks=2)  # two blocks whose medians differ
+    assert s["low"] == 1.0 and s["high"] == 2.0
 
 
 # ---- the CUDA profiler's record (harness.profile_gpu_work), with a stand-in for torch.profiler ----------
