@@ -32,8 +32,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
-from verifier_client import WarmVerifier, request  # noqa: E402
+from verifier.tests.gpu.client import WarmVerifier, request  # noqa: E402
 
 KERNELS = ROOT / "bench" / "timing_kernels"
 GPU_FIXTURES = ROOT / "verifier" / "tests" / "fixtures" / "gpu"
