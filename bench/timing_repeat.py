@@ -85,7 +85,7 @@ def reference_times(data_dir: Path, rows: list[dict[str, Any]]) -> None:
     import triton.testing
 
     from verifier.gpu_lock import GpuLock, gpu_key
-    from verifier.harness import Harness
+    from verifier.candidate.harness import Harness
 
     lock = GpuLock(gpu_key(torch))
     torch.backends.cuda.matmul.allow_tf32 = False
