@@ -51,7 +51,8 @@ class Cheat(str, enum.Enum):
                    ("static", "candidate", "timing"))
     DEGENERATE = ("degenerate", "a constant output that passes only because the true output is tiny",
                   ("runtime_cheats",))
-    IMPLAUSIBLE_SPEEDUP = ("implausible-speedup", "a median below the hardware's roofline bound", ("timing",))
+    IMPLAUSIBLE_SPEEDUP = ("implausible-speedup", "a median below the time of writing the output once at the card's copy rate",
+                           ("timing",))
     PRECISION_DOWNGRADE = ("precision-downgrade", "not a rejection: a hint in an incorrect verdict whose errors "
                                                   "look like fp16/bf16/TF32 arithmetic", ("correctness",), False)
     SHAPE_HARDCODING = ("shape-hardcoding", "wrong, or failing, on a hidden shape after passing the problem's own",
