@@ -32,6 +32,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from verifier.tests.gpu import reference_timing  # noqa: E402
 from verifier.tests.gpu.client import WarmVerifier, request  # noqa: E402
 
 KERNELS = ROOT / "bench" / "timing_kernels"
@@ -84,46 +85,18 @@ def reference_times(data_dir: Path, rows: list[dict[str, Any]]) -> None:
     import torch
     import triton.testing
 
-    from verifier.gpu_lock import GpuLock, gpu_key
     from verifier.candidate.harness import Harness
+    from verifier.gpu_lock import GpuLock, gpu_key
 
     lock = GpuLock(gpu_key(torch))
     torch.backends.cuda.matmul.allow_tf32 = False
     work = Path(tempfile.mkdtemp(prefix="kverify-ref-"))
     h = Harness(torch, "cuda", {"build_cache": str(data_dir / "torch_extensions"), "workdir": str(work)})
     h.install()  # the verifier's extension build cache: CUDA candidates load without a rebuild
-    flush = torch.empty(256 * 1024 * 1024 // 4, dtype=torch.int32, device="cuda")
     side = torch.cuda.Stream()
 
-    def graph_of(fn: Any, n: int) -> Any:
-        g = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(g, stream=side):
-            for _ in range(n):
-                fn()
-        return g
-
-    def replay_ms(g: Any, reps: int = 10) -> float:
-        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        ts = []
-        for _ in range(reps):
-            s.record()
-            g.replay()
-            e.record()
-            torch.cuda.synchronize()
-            ts.append(s.elapsed_time(e))
-        return sorted(ts)[len(ts) // 2]
-
     def cold_graph_ms(fn: Any) -> float:
-        fn()
-        torch.cuda.synchronize()
-        est = replay_ms(graph_of(lambda: (flush.zero_(), fn()), 1), 3)
-        n = max(5, min(500, int(100 / max(est, 1e-3))))
-        with_call = graph_of(lambda: (flush.zero_(), fn()), n)
-        flush_only = graph_of(flush.zero_, n)
-        for _ in range(3):  # steady clocks
-            replay_ms(with_call, 1)
-        a, b = replay_ms(with_call), replay_ms(flush_only)
-        return (a - b) / n
+        return reference_timing.cold_graph_ms(torch, fn)
 
     for row in rows:
         try:

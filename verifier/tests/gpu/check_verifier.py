@@ -10,7 +10,8 @@ What it does (one call, everything under a time budget):
      baselines)
   2. warm pass: the same verifications again, caches warm
   3. timing cross-check: each candidate (and the eager reference) timed in this process with
-     triton.testing.do_bench (median), compared with the verifier's median (target: within 5%)
+     the reference method of verifier/tests/gpu/reference_timing.py (do_bench_cudagraph's, cold L2),
+     compared with the verifier's median (target: within 5%)
   4. cheats on the GPU: GPU-only cheat fixtures (hidden side stream, CUDA stale output, CUDA
      uninitialised read, CUDA torch-fallback hidden from the static check, a CUDA compile error) and a
      selection of the CPU fixtures; each must get its expected status and class
@@ -157,12 +158,13 @@ def load_module(path: Path, name: str) -> Any:
 
 
 def do_bench_rows(data_dir: Path, rows: list[dict[str, Any]]) -> None:
-    """Time each candidate and its reference with triton.testing.do_bench in this process."""
+    """Time each candidate and its reference in this process with the reference method
+    (``reference_timing.cold_graph_ms``: do_bench_cudagraph's, cold L2)."""
     import torch
-    import triton.testing
 
     from verifier.candidate.harness import Harness
     from verifier.gpu_lock import GpuLock, gpu_key
+    from verifier.tests.gpu import reference_timing
 
     lock = GpuLock(gpu_key(torch))  # exclusive, as the verifier's timing: other processes start on this GPU
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -184,11 +186,10 @@ def do_bench_rows(data_dir: Path, rows: list[dict[str, Any]]) -> None:
                 torch.manual_seed(0)
                 m = cand.ModelNew(*init).cuda()
                 lock.acquire("exclusive")
-                row["dobench_ms"] = triton.testing.do_bench(lambda: m(*inputs), warmup=25, rep=200, return_mode="median")
+                row["dobench_ms"] = reference_timing.cold_graph_ms(torch, lambda: m(*inputs))
                 if row["problem"] not in eager_done:
                     ref = prob.Model(*init).cuda()
-                    eager_done[row["problem"]] = triton.testing.do_bench(lambda: ref(*inputs), warmup=25, rep=200,
-                                                                         return_mode="median")
+                    eager_done[row["problem"]] = reference_timing.cold_graph_ms(torch, lambda: ref(*inputs))
                 lock.release()
             row["dobench_eager_ms"] = eager_done[row["problem"]]
         except Exception as e:  # noqa: BLE001
