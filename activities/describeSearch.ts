@@ -3,6 +3,7 @@
 // finished in an earlier run (its result stands) from one of an earlier run's children that is still
 // being terminated (it must wait, then run it again).
 import { Context } from '@temporalio/activity';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import type { SearchResult } from '../domain/types.js';
 
 export interface ExistingSearch {
@@ -21,5 +22,19 @@ export function createCampaignActivities() {
     const timing = result.best?.verdict.timing;
     return { status, solved: result.solved, bestSpeedup: timing?.meaningful ? timing.speedupVsEager : null };
   }
-  return { describeSearch };
+  /** Each search by id; NOT_FOUND for one that was never started. One activity for a campaign's whole list. */
+  async function describeSearches(searchIds: string[]): Promise<ExistingSearch[]> {
+    const out: ExistingSearch[] = [];
+    for (const id of searchIds) {
+      out.push(
+        await describeSearch(id).catch((err: unknown) => {
+          if (err instanceof WorkflowNotFoundError) return { status: 'NOT_FOUND', solved: null, bestSpeedup: null };
+          throw err;
+        }),
+      );
+      Context.current().heartbeat(out.length);
+    }
+    return out;
+  }
+  return { describeSearch, describeSearches };
 }

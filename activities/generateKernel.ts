@@ -8,6 +8,7 @@ import { parseReply } from '../domain/reply.js';
 import type { GenerateRequest, GenerateResult } from '../domain/types.js';
 import { isReasoningModel, resolveEndpoint, type Endpoint } from '../infra/endpoint.js';
 import { ArtifactStore } from './artifacts.js';
+import { problemOf } from './problemSource.js';
 
 const SYSTEM_PROMPT = 'You are an expert GPU kernel engineer. You write correct, fast Triton and CUDA kernels.';
 
@@ -17,7 +18,7 @@ export function createGenerationActivities(endpoint: Endpoint = resolveEndpoint(
   async function generateKernel(req: GenerateRequest): Promise<GenerateResult> {
     const ctx = Context.current();
     const model = req.model || endpoint.defaultModel;
-    const prompt = buildPrompt(req.problem, req.round, req.index, req.feedback);
+    const prompt = buildPrompt(await problemOf(req, store), req.round, req.index, req.feedback);
     const key = (name: string) => ArtifactStore.keyFor(req.searchId, req.round, req.index, name);
     const artifacts: Record<string, string> = { prompt: await store.put(key('prompt.md'), prompt) };
 

@@ -10,6 +10,7 @@ import type { VerdictSummary, VerifyRequest } from '../domain/types.js';
 import { isConfigurationError, summarizeVerdict, verdictSchema } from '../domain/verdict.js';
 import { verifierPython } from '../infra/paths.js';
 import { ArtifactStore } from './artifacts.js';
+import { problemOf } from './problemSource.js';
 import { SlotPool } from './slots.js';
 import { VerifierServices, type VerifierDevice } from './verifierService.js';
 
@@ -32,20 +33,21 @@ export function createVerificationActivities(config: VerificationConfig) {
 
   async function verifyKernel(req: VerifyRequest): Promise<VerdictSummary> {
     const ctx = Context.current();
+    const problem = await problemOf(req, store);
     const slot = await pool.acquire(ctx.cancellationSignal);
     const startedAtMs = Date.now();
     const heartbeat = setInterval(() => ctx.heartbeat({ slot }), HEARTBEAT_MS);
     try {
       ctx.heartbeat({ slot });
       const request = {
-        problem_id: req.problem.id,
-        problem_source: req.problem.source,
+        problem_id: problem.id,
+        problem_source: problem.source,
         candidate_source: req.candidateSource,
-        backend: req.problem.backend,
+        backend: problem.backend,
         device: config.device,
         timeout_s: req.timeoutS,
-        atol: req.problem.atol ?? null,
-        rtol: req.problem.rtol ?? null,
+        atol: problem.atol ?? null,
+        rtol: problem.rtol ?? null,
       };
       const raw = await services.forSlot(slot).verify(request, ctx.cancellationSignal, verificationLimitS(req.timeoutS) * 1000);
       const parsed = verdictSchema.safeParse(raw);

@@ -70,16 +70,35 @@ async function submit(client: Client, target: TemporalTarget, input: CampaignInp
   }
   const tty = process.stderr.isTTY && !out.json;
   let lastLine = '';
-  const entries = await pollUntilSettled(handle.result(), async () => {
-    const line = progressLine(await handle.query(campaignProgressQuery));
+  const show = (line: string) => {
     if (tty) process.stderr.write(`\r\x1b[K${line}`);
     else if (line !== lastLine) out.log(line);
     lastLine = line;
-  });
-  if (tty) process.stderr.write('\r\x1b[K');
+  };
+  const entries = await pollUntilSettled(handle.result(), async () => show(progressLine(await handle.query(campaignProgressQuery))));
+  // The bar's last state (all done), which the polling may have missed: on its own line, TTY or not.
+  show(progressLine(progressOf(input, entries)));
+  if (tty) process.stderr.write('\n');
   if (out.json) process.stdout.write(`${JSON.stringify({ campaign: input.name, url, entries })}\n`);
   else printEntries(entries);
   return entries.some((e) => e.status === 'failed') ? 1 : 0;
+}
+
+/** The progress of a finished campaign, from its result. */
+export function progressOf(input: CampaignInput, entries: CampaignEntry[]): CampaignProgress {
+  const count = (...s: CampaignEntry['status'][]) => entries.filter((e) => s.includes(e.status)).length;
+  return {
+    name: input.name,
+    total: entries.length,
+    done: count('solved', 'unsolved', 'failed', 'kept'),
+    solved: count('solved') + entries.filter((e) => e.status === 'kept' && e.keptSolved).length,
+    running: count('running'),
+    failed: count('failed'),
+    concurrency: input.concurrency,
+    startedAtMs: 0,
+    budgetMs: input.options.budgetMs,
+    entries,
+  };
 }
 
 export function progressLine(p: CampaignProgress): string {
@@ -88,7 +107,9 @@ export function progressLine(p: CampaignProgress): string {
   const remaining = p.total - p.done;
   // Each wave of `concurrency` searches takes at most the per-problem budget.
   const leftMs = Math.ceil(Math.max(0, remaining - p.running) / p.concurrency) * p.budgetMs + (p.running > 0 ? p.budgetMs : 0);
-  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${p.done}/${p.total} done · ${p.solved} solved · ${p.running} running · ${p.failed} failed · at most ${formatDuration(leftMs)} left`;
+  const kept = p.entries.filter((e) => e.status === 'kept').length;
+  const tail = remaining === 0 ? 'finished' : `at most ${formatDuration(leftMs)} left`;
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${p.done}/${p.total} done${kept > 0 ? ` (${kept} kept)` : ''} · ${p.solved} solved · ${p.running} running · ${p.failed} failed · ${tail}`;
 }
 
 function printEntries(entries: CampaignEntry[]): void {

@@ -22,46 +22,96 @@ import { connectWorker, installWorkerLogging } from '../workers/connection.js';
 import { createGpuWorker, resolveGpuSlots } from '../workers/gpu.js';
 import { createOrchestratorWorker } from '../workers/orchestrator.js';
 import { extendBudgetUpdate, statusQuery, stopSignal } from '../workflows/definitions.js';
-import { checkEndpoint } from './endpointCheck.js';
+import { checkEndpoint, scriptedProblemsAt } from './endpointCheck.js';
 import { describeInputs, isAttentionSpec, loadProblem, loadProblems, parseBackend } from './problem.js';
 import { connectedGpuSlots, runCampaign, resumeCampaign } from './campaigns.js';
 import { writeReport } from './report.js';
-import { selectFile, selectFolder, selectKernelBench, type ProblemRef } from './suites.js';
-import { startSearch, watchSearch } from './searches.js';
-import { cpuSlots, DEFAULT_REPLIES_DIR, startStack } from './stack.js';
+import { selectFile, selectFolderWithSkipped, selectKernelBench, type ProblemRef } from './suites.js';
+import { startLine, startSearch, watchSearch } from './searches.js';
+import { cpuSlots, DEFAULT_REPLIES_DIR, devScriptedModelUrl, startStack } from './stack.js';
 
 const USAGE = `kernel-search — durable LLM-driven GPU kernel search on Temporal
 
 Usage:
-  kernel-search dev [--verifier auto|cpu|cuda] [--gpus 0,1] [--per-gpu N] [--slots N] [--scripted]
+  kernel-search dev [--verifier auto|cpu|cuda] [--gpus 0,1] [--per-gpu N] [--slots N] [--scripted] [--replies DIR]
   kernel-search run (--problem FILE | --kernelbench PATH --suite kernelbench:level1:19)
                     [--backend triton|cuda] [--budget 15m] [--width 4]
                     [--max-candidates N] [--target-speedup X] [--model NAME] [--gpu-queue Q]
-                    [--campaign NAME] [--json] [--detach] [--skip-endpoint-check]
+                    [--campaign NAME] [--fresh] [--json] [--detach] [--skip-endpoint-check]
   kernel-search problems (--problem FILE… | --problems DIR | --kernelbench PATH --suite SPEC) [--json]
   kernel-search campaign --name NAME (--problem FILE… | --problems DIR | --kernelbench PATH --suite SPEC)
-                    [--concurrency N] [--budget 15m] [--width 4] [--detach] [run's options]
-  kernel-search resume NAME [--concurrency N]
+                    [--concurrency N] [--budget 15m] [--width 4] [--detach] [run's options but --fresh]
+  kernel-search resume NAME [--concurrency N] [--json] [--detach]
   kernel-search report NAME [--out DIR]
   kernel-search status ID [--json]
   kernel-search stop ID [--reason TEXT]
   kernel-search extend ID DURATION
-  kernel-search list [--status ${SEARCH_STATUSES.join('|')}] [--problem ID] [--campaign NAME] [--json]
+  kernel-search list [--status ${SEARCH_STATUSES.join('|')}] [--problem ID] [--campaign NAME] [--limit 50] [--json]
   kernel-search worker orchestrator|gpu [--verifier cpu|cuda] [--gpus 0,1] [--per-gpu N] [--slots N] [--task-queue Q]
   kernel-search scripted-model [--port 8000] [--replies DIR]
   kernel-search demo
+  kernel-search --version
+  kernel-search <command> --help
 
 Environment: TEMPORAL_ADDRESS (+ TEMPORAL_NAMESPACE, TEMPORAL_API_KEY or TEMPORAL_TLS_CERT/KEY) to use an
 existing cluster instead of the embedded server; NVIDIA_API_KEY for NVIDIA NIM (default), or
-OPENAI_BASE_URL + OPENAI_API_KEY for any OpenAI-compatible endpoint; KS_MODEL for the default model.`;
+OPENAI_BASE_URL + OPENAI_API_KEY for any OpenAI-compatible endpoint; KS_MODEL for the default model;
+KS_TEMPORAL_PORT / KS_TEMPORAL_UI_PORT for the embedded server's ports; KS_DATA_DIR moves .data.
+
+Exit status: 0 done (run: solved), 3 run ended unsolved, 1 failed (a search or a campaign's search
+failed, or an unexpected error), 2 bad input (nothing started), 130 interrupted (the search goes on).`;
 
 class UsageError extends Error {}
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
+/** One paragraph per command: what `kernel-search <command> --help` prints (the usage line comes from USAGE). */
+const COMMAND_HELP: Record<string, string> = {
+  dev: 'Starts the embedded Temporal server (unless TEMPORAL_ADDRESS is set), the scripted model when no endpoint is configured, and both workers; prints the exact `run` command to use. Ctrl-C stops everything.',
+  run: 'Starts a search for one problem and watches it. The same problem and options give the same search id: a search still running is attached to, a finished one shows its result; --fresh starts a new search with a new id. Ctrl-C stops watching; the search goes on. Exit 0 solved, 3 unsolved, 1 failed, 2 bad input.',
+  problems: 'Lists what a selection holds, each file checked (parsed, not run). A folder skips attention variant specs in its subfolders (they are not problems) and says so.',
+  campaign: 'One search per problem as child workflows, at most --concurrency at once (default: the GPU slots connected). Submitting it again starts no duplicates.',
+  resume: 'Runs again the searches of a campaign that failed or were terminated; finished ones are kept.',
+  report: 'Writes report.html, report.json and report.csv of a campaign (default folder reports/NAME).',
+  status: 'Where a search stands, how it ended (or why it failed), its recent verdicts and its UI link.',
+  stop: 'Graceful stop: in-flight candidates are cancelled, the best kernel so far is the result.',
+  extend: 'Moves the deadline of a running search by a positive duration (at most 24h at a time, 7 days in all).',
+  list: 'Searches, newest first, by status, problem or campaign.',
+  worker: 'Runs the orchestrator worker (workflows + generation) or a GPU worker (verification) as its own process.',
+  'scripted-model': 'Runs the scripted OpenAI-compatible model on its own.',
+  demo: 'The whole loop on this machine: embedded server, both workers, the scripted model when no endpoint is configured, the CPU verifier when no GPU.',
+};
+
+function commandHelp(command: string): string {
+  const lines = USAGE.split('\n');
+  const start = lines.findIndex((l) => l.startsWith(`  kernel-search ${command} `) || l === `  kernel-search ${command}`);
+  if (start < 0) return USAGE;
+  let end = start + 1;
+  while (end < lines.length && /^ {10,}/.test(lines[end]!)) end++;
+  return ['Usage:', ...lines.slice(start, end), '', COMMAND_HELP[command] ?? ''].join('\n');
+}
+
+function version(): string {
+  return (JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command !== undefined && command in COMMAND_HELP && (rest.includes('--help') || rest.includes('-h'))) {
+    process.stdout.write(`${commandHelp(command)}\n`);
+    return 0;
+  }
+  if (command === 'help' && rest[0] !== undefined) {
+    if (!(rest[0] in COMMAND_HELP)) throw new UsageError(`unknown command "${rest[0]}" (see kernel-search --help)`);
+    process.stdout.write(`${commandHelp(rest[0])}\n`);
+    return 0;
+  }
   switch (command) {
+    case '--version':
+    case '-V':
+    case 'version':
+      process.stdout.write(`kernel-search ${version()}\n`);
+      return 0;
     case 'dev':
       return dev(rest);
     case 'run':
@@ -99,12 +149,24 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * A value that starts with a minus and a digit (`--width -1`, `extend ID -5m`) is a value, not an
+ * option: parseArgs would call it ambiguous or unknown. It is shielded while parsing, so the command's
+ * own check says what is wrong with it.
+ */
+const SHIELD = '\u0000';
+const unshield = (v: string) => (v.startsWith(SHIELD) ? v.slice(1) : v);
+
 function args<const T extends ParseArgsOptionsConfig>(argv: string[], options: T, positionals = 0) {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: argv.map((a) => (/^-\d/.test(a) ? SHIELD + a : a)), options, allowPositionals: true, strict: true });
   } catch (err) {
-    throw new UsageError(shortError(err));
+    throw new UsageError(shortError(err).replace(/\u0000/g, ''));
+  }
+  parsed.positionals = parsed.positionals.map(unshield);
+  for (const [k, v] of Object.entries(parsed.values)) {
+    (parsed.values as Record<string, unknown>)[k] = typeof v === 'string' ? unshield(v) : Array.isArray(v) ? v.map((x) => (typeof x === 'string' ? unshield(x) : x)) : v;
   }
   if (parsed.positionals.length !== positionals) throw new UsageError(`expected ${positionals} argument(s), got ${parsed.positionals.length} (see kernel-search --help)`);
   return parsed;
@@ -221,7 +283,14 @@ function selection(values: Record<string, unknown>): ProblemRef[] {
   if (sources > 1) throw new UsageError('use one of --problem, --problems, or --kernelbench with --suite');
   try {
     if (files.length > 0) return files.map(selectFile);
-    if (values.problems !== undefined) return selectFolder(path.resolve(values.problems as string));
+    if (values.problems !== undefined) {
+      const { refs, skipped } = selectFolderWithSkipped(path.resolve(values.problems as string));
+      if (skipped.length > 0) {
+        const dirs = [...new Set(skipped.map((f) => path.relative(process.cwd(), path.dirname(f))))];
+        log(`skipped ${skipped.length} attention variant spec(s), not problems of this folder: ${skipped.map((f) => path.basename(f, '.py')).join(', ')} (to run them: --problems ${dirs.join(' or --problems ')})`);
+      }
+      return refs;
+    }
     if (values.kernelbench === undefined || values.suite === undefined) throw new Error('--kernelbench PATH and --suite SPEC go together');
     return selectKernelBench(path.resolve(values.kernelbench as string), values.suite as string);
   } catch (err) {
@@ -266,20 +335,35 @@ const RUN_OPTIONS = {
   'skip-endpoint-check': { type: 'boolean' },
 } as const;
 
+const RUN_ONLY_OPTIONS = { ...RUN_OPTIONS, fresh: { type: 'boolean' } } as const;
+
 /**
  * Generation runs on the orchestrator workers, with their endpoint. The CLI checks an endpoint only when
  * its own environment names one (the same as the workers', in the usual setup); with none configured
  * here, as beside `dev` serving the scripted model, the workers' endpoint is the only one there is.
  */
-async function checkEndpointHere(values: Record<string, unknown>): Promise<void> {
+async function checkEndpointHere(values: Record<string, unknown>, problemIds: string[]): Promise<void> {
   if (values['skip-endpoint-check']) return;
+  let scripted: string[] | null;
   if (!hasConfiguredEndpoint()) {
     log('no model endpoint configured in this shell: the orchestrator workers use their own');
-    return;
+    const url = devScriptedModelUrl();
+    scripted = url ? await scriptedProblemsAt(url) : null;
+  } else {
+    scripted = await checkEndpoint(resolveEndpoint()).catch((err: unknown) => {
+      throw new UsageError(shortError(err));
+    });
   }
-  await checkEndpoint(resolveEndpoint()).catch((err: unknown) => {
-    throw new UsageError(shortError(err));
-  });
+  warnScriptedGaps(scripted, problemIds);
+}
+
+/** The scripted model fails a problem it has no replies for in round 1: say so before anything starts. */
+function warnScriptedGaps(scripted: string[] | null, problemIds: string[]): void {
+  if (!scripted) return;
+  const known = new Set(scripted);
+  const missing = problemIds.filter((id) => !known.has(id));
+  if (missing.length === 0) return;
+  log(`warning: the scripted model has no replies for ${missing.length} of ${problemIds.length} problem(s): ${missing.join(', ')}; their searches fail in round 1 (it has replies for: ${scripted.join(', ') || 'none'}; add scripted-replies/<problem id>/01.md, or configure a real endpoint)`);
 }
 
 /** A search on a task queue nobody polls waits in silence: say so before it starts. */
@@ -289,25 +373,34 @@ async function warnWithoutGpuWorkers(client: Client, queue: string): Promise<voi
 }
 
 async function run(argv: string[]): Promise<number> {
-  const { values } = args(argv, RUN_OPTIONS);
+  const { values } = args(argv, RUN_ONLY_OPTIONS);
   const input = await buildInput(values);
-  await checkEndpointHere(values);
+  await checkEndpointHere(values, [input.problem.id]);
   const target = resolveTemporalTarget();
   const client = await clientFor(target);
   await warnWithoutGpuWorkers(client, input.options.gpuTaskQueue);
-  return startAndWatch(client, target, input, { json: values.json === true, detach: values.detach === true });
+  return startAndWatch(client, target, input, { json: values.json === true, detach: values.detach === true, fresh: values.fresh === true });
 }
 
-async function startAndWatch(client: Client, target: TemporalTarget, input: SearchInput, opts: { json: boolean; detach: boolean; showKernel?: boolean }): Promise<number> {
-  const { handle, isNew } = await startSearch(client, input);
+async function startAndWatch(client: Client, target: TemporalTarget, input: SearchInput, opts: { json: boolean; detach: boolean; fresh?: boolean; showKernel?: boolean; onInterrupt?: () => Promise<void> }): Promise<number> {
+  const started = await startSearch(client, input, { fresh: opts.fresh });
+  const { handle } = started;
   const url = workflowUrl(target, handle.workflowId);
-  log(`${isNew ? 'started' : 'attached to existing'} search ${handle.workflowId}`);
+  log(startLine(started));
   log(`Temporal UI: ${url}`);
   if (opts.detach) {
-    if (opts.json) process.stdout.write(`${JSON.stringify({ searchId: handle.workflowId, url })}\n`);
+    if (opts.json) process.stdout.write(`${JSON.stringify({ searchId: handle.workflowId, outcome: started.outcome, url })}\n`);
     return 0;
   }
   const tty = process.stderr.isTTY && !opts.json;
+  // Ctrl-C stops watching, not the search: it is a workflow and goes on without this process.
+  const onSigint = () => {
+    if (tty) process.stderr.write('\r\x1b[K');
+    const cli = path.relative(process.cwd(), path.join(REPO_ROOT, 'dist', 'cli', 'main.js')) || 'dist/cli/main.js';
+    log(`interrupted: search ${handle.workflowId} goes on. Watch it with \`node ${cli} status ${handle.workflowId}\` (or this same run command, which attaches), stop it with \`node ${cli} stop ${handle.workflowId}\`.`);
+    void (opts.onInterrupt ?? (() => Promise.resolve()))().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSigint);
   const result = await watchSearch(handle, {
     onVerdict: (v) => {
       if (tty) process.stderr.write('\r\x1b[K');
@@ -317,9 +410,10 @@ async function startAndWatch(client: Client, target: TemporalTarget, input: Sear
       if (tty) process.stderr.write(`\r\x1b[K${liveLine(s)}`);
     },
   });
+  process.removeListener('SIGINT', onSigint);
   if (tty) process.stderr.write('\r\x1b[K');
   if (opts.json) {
-    process.stdout.write(`${JSON.stringify({ ...result, url })}\n`);
+    process.stdout.write(`${JSON.stringify({ ...result, outcome: started.outcome, url })}\n`);
   } else {
     printResult(result, url, opts.showKernel ?? true);
   }
@@ -429,6 +523,7 @@ async function stop(argv: string[]): Promise<number> {
 async function extend(argv: string[]): Promise<number> {
   const { positionals } = args(argv, {}, 2);
   const [id, text] = positionals as [string, string];
+  if (text.trim().startsWith('-')) throw new UsageError(`extend takes a positive duration to add (e.g. 10m), got "${text}"; a deadline cannot be moved earlier (stop the search instead)`);
   const extraMs = durationArg(text, 'extend', 0);
   if (extraMs > MAX_EXTENSION_MS) throw new UsageError(`an extension may be at most ${formatDuration(MAX_EXTENSION_MS)}`);
   return withSearch(id, async (client) => {
@@ -504,7 +599,10 @@ async function problems(argv: string[]): Promise<number> {
     rtol: p.rtol ?? null,
   }));
   if (values.json) process.stdout.write(`${JSON.stringify(rows)}\n`);
-  else for (const r of rows) process.stdout.write(`${r.id}\t${r.level === null ? '-' : `level${r.level}`}\t${r.inputs}\t${r.file}\n`);
+  else {
+    process.stdout.write('ID\tLEVEL\tINPUTS\tFILE\n');
+    for (const r of rows) process.stdout.write(`${r.id}\t${r.level === null ? '-' : `level${r.level}`}\t${r.inputs}\t${r.file}\n`);
+  }
   log(`${rows.length} problem(s)`);
   return 0;
 }
@@ -514,7 +612,7 @@ async function campaignCommand(argv: string[]): Promise<number> {
   if (!values.name || !/^[A-Za-z0-9._-]+$/.test(values.name)) throw new UsageError('--name NAME is required (letters, digits, . _ -)');
   const options = searchOptions(values);
   const problemsLoaded = await loadSelection(values);
-  await checkEndpointHere(values);
+  await checkEndpointHere(values, problemsLoaded.map((p) => p.id));
   const concurrency = values.concurrency === undefined ? undefined : positiveInt(values.concurrency, '--concurrency', 1);
   const target = resolveTemporalTarget();
   const client = await clientFor(target);
@@ -602,10 +700,9 @@ async function demo(argv: string[]): Promise<number> {
     // The scripted replies answer one candidate per round, so the demo runs rounds of one.
     const options = { ...DEFAULT_SEARCH_OPTIONS, width: stack.scripted ? 1 : DEFAULT_SEARCH_OPTIONS.width, budgetMs: stack.scripted ? 5 * 60_000 : DEFAULT_SEARCH_OPTIONS.budgetMs };
     const input: SearchInput = { problem, options };
-    if (stack.scripted) input.options.campaign = `demo-${Date.now().toString(36)}`; // a fresh search each time
     const client = await clientFor(stack.target);
     log(`demo: ${problem.id} with ${stack.scripted ? 'the scripted model' : 'the configured model'} and the ${stack.verifier.toUpperCase()} verifier`);
-    const code = await startAndWatch(client, stack.target, input, { json: false, detach: false });
+    const code = await startAndWatch(client, stack.target, input, { json: false, detach: false, fresh: true, onInterrupt: () => stack.stop() }); // a fresh search each time
     if (stack.target.embedded) log('The demo stops its Temporal server now; `make dev` starts it again on the same history, and the link above opens the run.');
     return code;
   } finally {

@@ -14,19 +14,30 @@ export function searchIdFor(input: SearchInput): string {
   return `ks-${campaign}${input.problem.id}-${hash}`;
 }
 
-export interface StartedSearch {
-  handle: WorkflowHandle<typeof kernelSearch>;
-  /** False when a search with this id was already running or had already finished. */
-  isNew: boolean;
+/** A fresh search's id: the deterministic one with a suffix of its start time, so it never collides. */
+export function freshSearchIdFor(input: SearchInput, nowMs = Date.now()): string {
+  return `${searchIdFor(input)}-${nowMs.toString(36)}`;
 }
 
-export async function startSearch(client: Client, input: SearchInput): Promise<StartedSearch> {
-  const workflowId = searchIdFor(input);
-  const existing = await client.workflow
-    .getHandle(workflowId)
-    .describe()
-    .then((d) => d.status.name)
-    .catch(() => null);
+/** What `run` did: started a search, attached to one still running, or found one that had finished. */
+export type StartOutcome = 'started' | 'restarted' | 'attached' | 'finished';
+
+export interface StartedSearch {
+  handle: WorkflowHandle<typeof kernelSearch>;
+  outcome: StartOutcome;
+  /** For 'finished' and 'attached': when that search started; for 'restarted': how the earlier run ended. */
+  earlier?: { startTime: Date; closeTime?: Date; status: string };
+}
+
+export async function startSearch(client: Client, input: SearchInput, opts: { fresh?: boolean } = {}): Promise<StartedSearch> {
+  const workflowId = opts.fresh ? freshSearchIdFor(input) : searchIdFor(input);
+  const describe = () =>
+    client.workflow
+      .getHandle(workflowId)
+      .describe()
+      .then((d) => ({ status: d.status.name as string, startTime: d.startTime, closeTime: d.closeTime }))
+      .catch(() => null);
+  const before = await describe();
   try {
     const handle = await client.workflow.start<typeof kernelSearch>('kernelSearch', {
       workflowId,
@@ -43,10 +54,30 @@ export async function startSearch(client: Client, input: SearchInput): Promise<S
       ],
       staticSummary: `kernel search: ${input.problem.id} (${input.problem.backend})`,
     });
-    return { handle, isNew: existing !== 'RUNNING' };
+    if (before?.status === 'RUNNING') return { handle, outcome: 'attached', earlier: before };
+    return before ? { handle, outcome: 'restarted', earlier: before } : { handle, outcome: 'started' };
   } catch (err) {
-    if (err instanceof WorkflowExecutionAlreadyStartedError) return { handle: client.workflow.getHandle<typeof kernelSearch>(workflowId), isNew: false };
-    throw err;
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    // The id belongs to a search that completed (its result stands) or, in a race, one that now runs.
+    const now = await describe();
+    const handle = client.workflow.getHandle<typeof kernelSearch>(workflowId);
+    return { handle, outcome: now?.status === 'RUNNING' ? 'attached' : 'finished', earlier: now ?? undefined };
+  }
+}
+
+/** The line `run` prints about what it did, naming the search and, for an earlier one, when it ran. */
+export function startLine(s: StartedSearch): string {
+  const id = s.handle.workflowId;
+  const when = (d: Date | undefined) => (d ? d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC') : '?');
+  switch (s.outcome) {
+    case 'started':
+      return `started search ${id}`;
+    case 'restarted':
+      return `started search ${id} again (its earlier run ended ${s.earlier?.status.toLowerCase() ?? 'without a result'})`;
+    case 'attached':
+      return `attached to running search ${id} (started ${when(s.earlier?.startTime)}; same problem and options)`;
+    case 'finished':
+      return `search ${id} already finished (${when(s.earlier?.closeTime)}): showing its result; --fresh starts a new search`;
   }
 }
 

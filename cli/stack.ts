@@ -2,9 +2,10 @@
 // TEMPORAL_ADDRESS names a cluster), the scripted model (when no endpoint is configured), and the
 // orchestrator and GPU workers. Used by `dev` and `demo`.
 import type { Worker } from '@temporalio/worker';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { hasConfiguredEndpoint, resolveEndpoint } from '../infra/endpoint.js';
-import { REPO_ROOT } from '../infra/paths.js';
+import { REPO_ROOT, dataDir } from '../infra/paths.js';
 import { resolveTemporalTarget, startEmbeddedServer, type EmbeddedServer, type TemporalTarget } from '../infra/temporal.js';
 import { ScriptedModel } from '../scripted-model/server.js';
 import { connectWorker } from '../workers/connection.js';
@@ -53,6 +54,11 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     if (opts.forceScripted || !hasConfiguredEndpoint()) {
       scripted = await new ScriptedModel({ repliesDirs: opts.repliesDirs ?? [DEFAULT_REPLIES_DIR] }).start();
       stops.push(() => scripted!.stop());
+      // Where the workers' scripted model is, for a `run` or `campaign` from another shell to ask which problems it can answer.
+      const note = scriptedNoteFile();
+      mkdirSync(path.dirname(note), { recursive: true });
+      writeFileSync(note, JSON.stringify({ url: scripted.url, pid: process.pid }));
+      stops.push(() => Promise.resolve(rmSync(note, { force: true })));
       endpoint = { baseURL: scripted.url, apiKey: 'scripted', defaultModel: 'scripted-deepseek-r1', keySource: 'none' };
       opts.log(`no model endpoint configured (NVIDIA_API_KEY / OPENAI_BASE_URL): using the SCRIPTED model at ${scripted.url}, which plays back canned replies`);
     } else {
@@ -94,4 +100,19 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
 
 export function cpuSlots(n = 1): string[] {
   return Array.from({ length: Math.max(1, n) }, (_, i) => `cpu${i}`);
+}
+
+function scriptedNoteFile(): string {
+  return path.join(dataDir(), 'scripted-model.json');
+}
+
+/** The URL of the scripted model a `dev` of this checkout serves its workers, if one is up. */
+export function devScriptedModelUrl(): string | null {
+  try {
+    const { url, pid } = JSON.parse(readFileSync(scriptedNoteFile(), 'utf8')) as { url: string; pid: number };
+    process.kill(pid, 0); // throws when that dev has gone
+    return url;
+  } catch {
+    return null;
+  }
 }

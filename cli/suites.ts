@@ -1,7 +1,8 @@
 // Problem selections: a single file, a folder, or a KernelBench suite read from the user's checkout
 // (`--kernelbench PATH --suite kernelbench:level2:1-20,35`). KernelBench is never copied here.
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { isAttentionSpec } from './problem.js';
 
 export interface ProblemRef {
   file: string;
@@ -62,23 +63,32 @@ export function selectKernelBench(root: string, spec: string): ProblemRef[] {
   return refs;
 }
 
-/** Every .py problem in a folder (recursively), skipping files and folders that start with `_`. */
-export function selectFolder(dir: string): ProblemRef[] {
+/**
+ * Every .py problem in a folder (recursively), skipping files and folders that start with `_`. An
+ * attention variant spec in a subfolder (problems/attention/variants/) is not a problem of the folder
+ * (docs/attention.md) and is skipped, listed in `skipped`; specs directly in the folder named are its
+ * problems (rendered), so `--problems problems/attention/variants` runs the variants.
+ */
+export function selectFolderWithSkipped(dir: string): { refs: ProblemRef[]; skipped: string[] } {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`problem folder not found: ${dir}`);
   const out: ProblemRef[] = [];
+  const skipped: string[] = [];
   const walk = (d: string) => {
     for (const name of readdirSync(d).sort()) {
       if (name.startsWith('_') || name.startsWith('.')) continue;
       const full = path.join(d, name);
       if (statSync(full).isDirectory()) walk(full);
-      else if (name.endsWith('.py')) out.push({ file: full, id: path.basename(name, '.py'), level: null, number: null });
+      else if (!name.endsWith('.py')) continue;
+      else if (d !== dir && isAttentionSpec(readFileSync(full, 'utf8'))) skipped.push(full);
+      else out.push({ file: full, id: path.basename(name, '.py'), level: null, number: null });
     }
   };
   walk(dir);
-  if (out.length === 0) throw new Error(`no .py problems in ${dir}`);
-  return out;
+  if (out.length === 0) throw new Error(`no .py problems in ${dir}${skipped.length > 0 ? ` (${skipped.length} attention variant spec(s) in subfolders; name their folder to run them: --problems ${path.dirname(skipped[0]!)})` : ''}`);
+  return { refs: out, skipped };
 }
 
 export function selectFile(file: string): ProblemRef {
+  if (existsSync(file) && statSync(file).isDirectory()) throw new Error(`${file} is a folder: --problem takes one file; use --problems ${file} for every problem in it`);
   return { file, id: path.basename(file, '.py'), level: null, number: null };
 }

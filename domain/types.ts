@@ -1,5 +1,6 @@
 // Types shared by the workflow, the activities and the CLI. Pure: no Node, no I/O, so the workflow
 // bundle can import this file.
+import type { ProblemKey } from './problemKey.js';
 
 export type Backend = 'triton' | 'cuda';
 export const BACKENDS: readonly Backend[] = ['triton', 'cuda'];
@@ -137,7 +138,10 @@ export interface Feedback {
 
 export interface GenerateRequest {
   searchId: string;
-  problem: Problem;
+  /** Searches started before problem keys (patch 'problem-by-key') send the whole problem. */
+  problem?: Problem;
+  /** The problem by key: the activity takes its source from the search's start event. */
+  problemKey?: ProblemKey;
   round: number;
   index: number;
   model: string;
@@ -154,7 +158,9 @@ export interface GenerateResult {
 
 export interface VerifyRequest {
   searchId: string;
-  problem: Problem;
+  /** As in GenerateRequest: the whole problem (older searches) or its key. */
+  problem?: Problem;
+  problemKey?: ProblemKey;
   round: number;
   index: number;
   candidateSource: string;

@@ -81,6 +81,16 @@ export class ScriptedModel {
     this.failures.push(...failures);
   }
 
+  /** The problem ids this server has replies for (any of its folders). */
+  problems(): string[] {
+    const ids = new Set<string>();
+    for (const dir of this.opts.repliesDirs) {
+      if (!existsSync(dir)) continue;
+      for (const id of readdirSync(dir)) if (this.replyFor(id, 1)) ids.add(id);
+    }
+    return [...ids].sort();
+  }
+
   /** The reply file for a problem and round, or null when the problem has no scripted replies. */
   replyFor(problemId: string, round: number): string | null {
     for (const dir of this.opts.repliesDirs) {
@@ -99,7 +109,8 @@ export class ScriptedModel {
       return sendError(res, 401, 'Incorrect API key provided', 'invalid_api_key');
     }
     if (req.method === 'GET' && url.pathname === '/v1/models') {
-      return sendJson(res, 200, { object: 'list', data: [{ id: 'scripted', object: 'model', owned_by: 'kernel-search' }] });
+      // scripted_problems (not part of the OpenAI API): lets the CLI warn before a search that would fail in round 1.
+      return sendJson(res, 200, { object: 'list', data: [{ id: 'scripted', object: 'model', owned_by: 'kernel-search' }], scripted_problems: this.problems() });
     }
     if (req.method !== 'POST' || url.pathname !== '/v1/chat/completions') return sendError(res, 404, `no route ${req.method} ${url.pathname}`);
 

@@ -1,7 +1,7 @@
 // `kernel-search dev`: embedded server and both workers in one command; Ctrl-C stops all of them.
 import assert from 'node:assert/strict';
 import { execa } from 'execa';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -21,7 +21,8 @@ test('dev starts everything and Ctrl-C stops everything', async () => {
     await new Promise<void>((resolve, reject) => {
       dev.stderr?.on('data', (d: Buffer) => {
         err += d.toString();
-        if (/ready: Temporal UI/.test(err)) resolve();
+        // (the hint is the line after "ready": wait for it whole, it may come in a later chunk)
+        if (/ready: Temporal UI[\s\S]*start a search from another shell: .*\n/.test(err)) resolve();
       });
       void dev.then(() => reject(new Error(`dev exited early: ${err}`)));
     });
@@ -41,6 +42,12 @@ test('dev starts everything and Ctrl-C stops everything', async () => {
     const run = await execa('node', [CLI, 'run', '--problem', problemFile('vector_add'), '--width', '1', '--budget', '2m', '--json'], { env: { ...env, ...hintEnv }, extendEnv: false, reject: false, timeout: 180_000 });
     assert.equal(run.exitCode, 0, run.stderr);
     assert.equal(JSON.parse(run.stdout).solved, true);
+    assert.doesNotMatch(run.stderr, /scripted model has no replies/);
+    // Beside dev's scripted model, a problem it has no replies for is warned of before the search starts.
+    const unscripted = path.join(dataDir, 'no_replies_here.py');
+    copyFileSync(problemFile('vector_add'), unscripted);
+    const noReplies = await execa('node', [CLI, 'run', '--problem', unscripted, '--gpu-queue', 'nobody', '--detach'], { env: { ...env, ...hintEnv }, extendEnv: false, reject: false, timeout: 60_000 });
+    assert.match(noReplies.stderr, /warning: the scripted model has no replies for 1 of 1 problem\(s\): no_replies_here; their searches fail in round 1/);
 
     // A second dev on the same port refuses, instead of sharing this one's server and task queues.
     const second = await execa('node', [CLI, 'dev', '--verifier', 'cpu'], { env: { ...env, KS_DATA_DIR: path.join(dataDir, 'other') }, extendEnv: false, reject: false, timeout: 60_000 });

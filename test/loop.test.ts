@@ -33,10 +33,10 @@ test('the loop solves a scripted problem, feeding each verdict into the next pro
   assert.equal(prompts[0]!.stream, true);
 });
 
-test('submitting the same search again attaches to it instead of starting a second one', async () => {
+test('submitting a finished search again shows its result, says so, and starts no second one', async () => {
   const first = await env.cli(['run', '--problem', problemFile('vector_add'), '--width', '1', '--budget', '4m', '--json']);
   assert.equal(first.exitCode, 0, first.stderr);
-  assert.match(first.stderr, /attached to existing search/);
+  assert.match(first.stderr, /search \S+ already finished \([^)]+\): showing its result; --fresh starts a new search/);
   const before = env.model.requests.length;
   const again = JSON.parse(first.stdout);
   assert.equal(again.solved, true);

@@ -23,10 +23,19 @@ import type { Activities } from '../activities/index.js';
 import { campaignProgressQuery } from './definitions.js';
 import { kernelSearch } from './kernelSearch.js';
 
-const { describeSearch } = proxyActivities<Activities>({
+const DESCRIBE_OPTIONS = {
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '2s', maximumInterval: '30s', maximumAttempts: 10 },
-});
+};
+const { describeSearch } = proxyActivities<Activities>(DESCRIBE_OPTIONS);
+
+/**
+ * Patch 'describe-before-start': a campaign first asks, in one activity, which of its searches already
+ * finished in an earlier run, and keeps those without trying to start them; before it, each kept child
+ * showed in the history (and the UI) as a failed StartChildWorkflowExecution. It also counts them in the
+ * progress from the start.
+ */
+export const DESCRIBE_BEFORE_START_PATCH = 'describe-before-start';
 
 // A search of an earlier run still running when this run starts is one of that run's children being
 // terminated (parent close policy): wait this long at most for it to close.
@@ -117,8 +126,21 @@ export async function campaign(input: CampaignInput): Promise<CampaignEntry[]> {
     }
   }
 
+  if (patched(DESCRIBE_BEFORE_START_PATCH)) {
+    const { describeSearches } = proxyActivities<Activities>({ ...DESCRIBE_OPTIONS, startToCloseTimeout: '10 minutes', heartbeatTimeout: '1 minute', summary: `which of ${entries.length} searches finished in an earlier run?` });
+    const existing = await describeSearches(entries.map((e) => e.searchId));
+    existing.forEach((x, i) => {
+      if (x.status !== 'COMPLETED') return;
+      const entry = entries[i]!;
+      entry.status = 'kept';
+      entry.keptSolved = x.solved ?? undefined;
+      entry.bestSpeedup = x.bestSpeedup;
+    });
+  }
+
   const inFlight: Promise<void>[] = [];
   for (let i = 0; i < input.problems.length; i++) {
+    if (entries[i]!.status === 'kept') continue;
     await condition(() => running < concurrency);
     running++;
     inFlight.push(runOne(i).finally(() => running--));

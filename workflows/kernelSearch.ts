@@ -12,19 +12,22 @@ import {
   isCancellation,
   ContinueAsNew,
   log,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
+import type { ActivityOptions } from '@temporalio/common';
 import type { Activities } from '../activities/index.js';
+import { problemKeyOf } from '../domain/problemKey.js';
+import { errorLine, truncateMiddle } from '../domain/text.js';
 import { MAX_EXTENSION_MS, MAX_TOTAL_BUDGET_MS, SEARCH_ATTRIBUTES, VERIFY_ACTIVITY_SLACK_S, verificationLimitS } from '../domain/defaults.js';
 import { formatDuration } from '../domain/duration.js';
 import { planRound } from '../domain/feedback.js';
 import { formatSpeedup, isBetter, rankingSpeedup, speedup } from '../domain/ranking.js';
 import { STOP_REASON_TEXT, finalStatus, type SearchStatusValue } from '../domain/searchStatus.js';
-import { truncateMiddle } from '../domain/text.js';
 import type {
   BestKernel,
   CandidateRecord,
@@ -38,12 +41,20 @@ import type {
 import { extendBudgetUpdate, statusQuery, stopSignal } from './definitions.js';
 
 /** Generation talks to an LLM endpoint: long calls, heartbeats while the model thinks, patient retries. */
-const { generateKernel } = proxyActivities<Activities>({
+const GENERATE_OPTIONS = {
   startToCloseTimeout: '30 minutes',
   heartbeatTimeout: '2 minutes',
   cancellationType: ActivityCancellationType.TRY_CANCEL,
   retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 10, nonRetryableErrorTypes: ['EndpointRejected'] },
-});
+} satisfies ActivityOptions;
+const { generateKernel } = proxyActivities<Activities>(GENERATE_OPTIONS);
+
+/**
+ * Patch 'problem-by-key': activity inputs carry a problem key instead of the whole source (which the
+ * start event holds once), and each activity has a summary for the UI's timeline. Searches whose
+ * history predates it keep sending the whole problem, without summaries.
+ */
+export const PROBLEM_BY_KEY_PATCH = 'problem-by-key';
 
 const statusKey = SEARCH_ATTRIBUTES.status;
 const bestSpeedupKey = SEARCH_ATTRIBUTES.bestSpeedup;
@@ -60,6 +71,8 @@ export interface CarriedState {
 }
 
 const KEEP_SOURCES_OF_LAST = 16;
+/** Verdicts listed in the current details. */
+const DETAIL_VERDICTS = 5;
 /** Verifier messages in the status query and the result: head and tail, where the error itself is. */
 const RECENT_MESSAGE_CHARS = 1200;
 /** Wait after a round in which every candidate failed for infrastructure reasons, doubling up to the cap. */
@@ -70,7 +83,7 @@ export async function kernelSearch(input: SearchInput, carried?: CarriedState): 
   const { problem, options } = input;
   const searchId = workflowInfo().workflowId;
   // Verification goes to the GPU task queue; a verdict is data, so only infrastructure failures retry.
-  const { verifyKernel } = proxyActivities<Activities>({
+  const verifyOptions = {
     taskQueue: options.gpuTaskQueue,
     // what the activity gives the verifier (domain/defaults.ts), and a little more so its own timeout fires first
     startToCloseTimeout: `${verificationLimitS(options.verifyTimeoutS) + VERIFY_ACTIVITY_SLACK_S} seconds`,
@@ -78,7 +91,15 @@ export async function kernelSearch(input: SearchInput, carried?: CarriedState): 
     heartbeatTimeout: '15 seconds',
     cancellationType: ActivityCancellationType.TRY_CANCEL,
     retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5 },
-  });
+  } satisfies ActivityOptions;
+  const { verifyKernel } = proxyActivities<Activities>(verifyOptions);
+  const byKey = patched(PROBLEM_BY_KEY_PATCH);
+  const problemKey = byKey ? problemKeyOf(problem) : undefined;
+  /** The problem as activity inputs carry it: by key (new searches), or whole (histories from before the patch). */
+  const problemArg = () => (problemKey ? { problemKey } : { problem });
+  /** With the patch, a proxy whose calls carry a summary for the UI's timeline. */
+  const generateWith = (summary: string) => (byKey ? proxyActivities<Activities>({ ...GENERATE_OPTIONS, summary }).generateKernel : generateKernel);
+  const verifyWith = (summary: string) => (byKey ? proxyActivities<Activities>({ ...verifyOptions, summary }).verifyKernel : verifyKernel);
 
   const state: CarriedState = carried ?? {
     startedAtMs: Date.now(),
@@ -143,6 +164,8 @@ export async function kernelSearch(input: SearchInput, carried?: CarriedState): 
         `round ${state.round}, ${state.records.length} candidates verified, best: ${bestText}`,
         // An ended search has no deadline left to show.
         ...(isRunning() ? [`deadline in ${formatDuration(state.deadlineMs - Date.now())}`] : []),
+        // The latest verdicts, newest first: what each activity of the timeline came to.
+        ...(state.records.length > 0 ? [state.records.slice(-DETAIL_VERDICTS).reverse().map((r) => `- round ${r.round} · candidate ${r.index} (${r.instruction}): **${r.verdict.status}**${verdictTail(r.verdict)}`).join('\n')] : []),
       ].join('\n\n'),
     );
   }
@@ -159,7 +182,8 @@ export async function kernelSearch(input: SearchInput, carried?: CarriedState): 
   }
 
   async function runCandidate(round: number, index: number, feedback: Feedback): Promise<void> {
-    const generated = await generateKernel({ searchId, problem, round, index, model: options.model, feedback });
+    const where = `round ${round} · candidate ${index}`;
+    const generated = await generateWith(`${where} · generate (${feedback.instruction})`)({ searchId, ...problemArg(), round, index, model: options.model, feedback });
     const tokens = generated.tokens.prompt + generated.tokens.completion;
     const atMs = () => Date.now() - state.startedAtMs;
     if (generated.source === null) {
@@ -167,7 +191,7 @@ export async function kernelSearch(input: SearchInput, carried?: CarriedState): 
       record({ round, index, instruction: feedback.instruction, source: null, verdict, atMs: atMs(), tokens, artifacts: generated.artifacts });
       return;
     }
-    const verdict = await verifyKernel({ searchId, problem, round, index, candidateSource: generated.source, timeoutS: options.verifyTimeoutS });
+    const verdict = await verifyWith(`${where} · verify (${feedback.instruction})`)({ searchId, ...problemArg(), round, index, candidateSource: generated.source, timeoutS: options.verifyTimeoutS });
     record({ round, index, instruction: feedback.instruction, source: generated.source, verdict, atMs: atMs(), tokens, artifacts: generated.artifacts });
     log.info('candidate verified', { round, index, status: verdict.status });
   }
@@ -304,4 +328,14 @@ function compact(state: CarriedState): CarriedState {
     ...state,
     records: state.records.map((r, i) => (i >= keepFrom ? r : { ...r, source: null, artifacts: {}, verdict: { ...r.verdict, message: r.verdict.message.slice(0, 300) } })),
   };
+}
+
+/** After a verdict's status in the details: its speedup when correct and timed, else its error line. */
+function verdictTail(v: VerdictSummary): string {
+  if (v.status === 'correct') {
+    const s = speedup(v);
+    return s !== null ? ` ${formatSpeedup(s, v.timing?.speedupVsEagerInterval)} vs eager` : '';
+  }
+  const line = errorLine(v.message, 160);
+  return line ? ` — ${line}` : '';
 }
