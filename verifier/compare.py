@@ -42,6 +42,10 @@ class Cmp:
     poison: int = 0  # elements holding the never-written NaN pattern
     nonfinite: int = 0  # NaN/Inf where the reference is finite (not counted in max_abs)
     bad_on_nonzero: int = 0  # mismatches where |reference| > atol
+    finite: int = 0  # elements finite in both the output and the reference (those max_abs is taken over)
+    # how systematic the error is (``deviation_pattern``): ~0 for the scatter of rounding (reduced precision),
+    # ~1 for a smooth deviation of another function (same sign across ranges of the reference's values)
+    systematic: float | None = None
     where: str = ""
     notes: list[str] = field(default_factory=list)
 
@@ -134,7 +138,11 @@ def _compare_tensor(torch: Any, res: Cmp, i: int, c: Any, r: Any, atol: float | 
     res.constant_output = bool(finite_c.numel() == n and n > 1 and bool((finite_c == finite_c.flatten()[0]).all()))
     finite_r = rd[r_fin]
     res.reference_varies = bool(finite_r.numel() > 1 and float((finite_r.max() - finite_r.min()).item()) > 0)
+    res.finite += int(both.sum().item())
     if nbad:
+        pat = deviation_pattern(torch, cd[both], rd[both])
+        if pat is not None:
+            res.systematic = max(res.systematic or 0.0, pat)
         res.bad_on_nonzero += int((bad & big).sum().item())
         _record_bad(torch, res, label, bad, c, r, nbad, n)
         nonfinite = int((~c_fin & r_fin).sum().item())
@@ -190,3 +198,32 @@ def summarize_error(res: Cmp) -> dict[str, Any]:
     frac = (res.mismatched / res.numel) if res.numel else (0.0 if res.ok else 1.0)
     return {"max_abs_error": _finite(res.max_abs), "max_rel_error": _finite(res.max_rel),
             "mismatch_fraction": frac, "first_bad_index": res.first_bad_index}
+
+
+def deviation_pattern(torch: Any, c: Any, r: Any, bins: int = 32) -> float | None:
+    """How systematic the error c - r is, in [0, 1]: the elements sorted by the reference's value, cut into
+    ``bins`` groups of equal count, sum over groups of |sum of signed errors| / sum of |errors|. Rounding
+    (fp16/bf16/TF32 arithmetic) scatters in sign within every group: ~1/sqrt(group size), near 0. Another
+    function (a tanh-form GELU for erf, a wrong constant) deviates smoothly: the same sign within a group,
+    near 1. None with fewer than 64 elements or no error."""
+    n = int(c.numel())
+    if n < 64:
+        return None
+    err = (c.double() - r.double()).flatten()[torch.argsort(r.double().flatten())]
+    total = float(err.abs().sum().item())
+    if total == 0 or not math.isfinite(total):
+        return None
+    groups = torch.tensor_split(err, min(bins, n // 8))
+    return min(1.0, sum(abs(float(g.sum().item())) for g in groups) / total)
+
+
+def error_text(c: Cmp) -> str:
+    """'max abs error …, max rel error …' of a failed comparison, saying what it is taken over; when no
+    element of the output is finite where the reference is, that (there is no error to measure)."""
+    def fmt(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:.3g}"
+
+    if c.nonfinite and c.finite == 0:
+        return "no element of the output is finite where the reference is (NaN/Inf everywhere)"
+    over = f" over the {c.finite} finite element(s)" if c.nonfinite else ""
+    return f"max abs error{over} {fmt(c.max_abs)}, max rel error {fmt(c.max_rel)}"

@@ -59,6 +59,11 @@ def format_exception(exc: BaseException, candidate_path: str, limit: int = MAX_M
         frames_out.insert(0, loc)
     root = chain[-1]
     head = type(exc).__name__
+    # a failed CUDA build: torch raises "Error building extension 'x': <the compiler's output>" from
+    # ninja's CalledProcessError, whose own text ("... returned non-zero exit status 1") says nothing
+    build = next((e for e in chain if "Error building extension" in str(e)), None)
+    if build is not None:
+        root = build
     msg_text = _root_text(exc, root)
     parts = []
     if frames_out:
@@ -114,20 +119,35 @@ def _root_text(exc: BaseException, root: BaseException) -> str:
     return _trim_lines(text, 10)
 
 
+# the compilers' own diagnostics: nvcc, ptxas, nvlink, the host compiler (gcc/clang), the linker
+_DIAG = re.compile(
+    r"(?:^|\s)(?:nvcc|ptxas|nvlink|fatbinary|cicc|cudafe\+\+)\s*(?:fatal|error|warning : .*error)\s*:"  # nvcc fatal : ...
+    r"|\(\d+\): (?:catastrophic )?error"  # cuda.cu(12): error: ...
+    r"|:\d+(?::\d+)?: (?:fatal )?error:"  # main.cpp:3:5: error: ...
+    r"|\berror: |\bfatal error\b|undefined reference to|collect2: |ld(?:\.\w+)?: |\berror \w+\d+:",
+    re.I)
+# build-system lines that mention errors without being one: ninja's progress and command lines
+_NOT_DIAG = re.compile(r"^\s*(?:\[\d+/\d+\]|FAILED:|ninja: |subprocess\.|RuntimeError: Error building|Error building)")
+
+
+def _is_command(line: str) -> bool:
+    return bool(re.search(r"\s-c\s", line) and re.search(r"\s-o\s", line)) or len(line) > 600
+
+
 def trim_build_log(text: str, max_lines: int = 20) -> str:
-    """Keep the compiler's error lines (and the line after each, usually the source excerpt)."""
+    """The compiler's own error lines (nvcc, ptxas, the host compiler, the linker), each with the line
+    after it when that is the source excerpt; ninja's progress and command lines are left out."""
     lines = text.splitlines()
     keep: list[str] = []
     for i, ln in enumerate(lines):
-        low = ln.lower()
-        if ("error" in low and "error building extension" not in low and "ninja: build stopped" not in low) \
-                or re.search(r"\(\d+\): error", ln):
-            keep.append(ln.strip())
-            nxt = lines[i + 1].strip() if i + 1 < len(lines) else ""
-            if nxt and "error" not in nxt.lower() and not nxt.startswith(("ninja:", "[", "FAILED")):
-                keep.append("    " + nxt)
+        if _NOT_DIAG.search(ln) or _is_command(ln) or not _DIAG.search(ln):
+            continue
+        keep.append(ln.strip())
+        nxt = lines[i + 1].rstrip() if i + 1 < len(lines) else ""
+        if nxt.strip() and not _DIAG.search(nxt) and not _NOT_DIAG.search(nxt) and not _is_command(nxt):
+            keep.append("    " + nxt.strip())
     if not keep:
-        keep = [ln for ln in lines if ln.strip()][-max_lines:]
+        keep = [ln for ln in lines if ln.strip() and not _is_command(ln)][-max_lines:]
     m = re.search(r"Error building extension '[^']*'", text)
     head = m.group(0) if m else "Error building extension"
     out = [head] + keep

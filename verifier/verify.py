@@ -78,6 +78,8 @@ class Verification:
 
     def finish(self, status: Status, message: str) -> Final:
         assert status in STATUSES
+        if self.chan.outside is not None:  # stopped or killed from outside: no verdict against the candidate
+            status, message = "infra_error", self.chan.outside
         self._v["status"] = status
         self._v["message"] = message
         for k in ("static", "compile", "correctness", "timing"):
@@ -97,12 +99,30 @@ class Verification:
 
     def load_results(self, path: str) -> dict[str, Any] | Final:
         """What the candidate's process wrote, or the runtime_error verdict when it cannot be read."""
-        res, why = self.chan.load_results(self.torch, path, self.ipc)
+        from verifier.stages.correctness import check_results
+
+        res, why = self.chan.load_results(self.torch, path, self.ipc, self.results_limit())
         if res is not None:
-            return res
+            bad = check_results(self, os.path.basename(path), res)
+            if bad is None:
+                return res
+            self.chan.kill()
+            return self.finish("runtime_error", f"protocol violation: the candidate's process returned {bad}; "
+                                                f"was the harness tampered with?")
         self.note(unreadable_results=why)
-        return self.finish("runtime_error", f"the candidate's process wrote results the verifier cannot read "
-                                            f"({why[:300]}); was the harness tampered with?")
+        return self.finish("runtime_error", f"protocol violation: the candidate's process wrote results the "
+                                            f"verifier cannot read ({why[:300]}); was the harness tampered with?")
+
+    def results_limit(self) -> int:
+        """The most bytes a results file may have: every seed's three outputs and inputs after the call, the
+        timing's last outputs, with room to spare (descriptors only with CUDA IPC)."""
+        ref = self.ref
+        if ref is None or not ref.trials:
+            return 64 << 20
+        t0 = ref.trials[0]
+        in_bytes = sum(x.numel() * x.element_size() for x in t0.inputs_a if isinstance(x, self.torch.Tensor))
+        per_seed = 3 * ref.out_nbytes + in_bytes
+        return (64 << 20) + 2 * (len(ref.trials) + 8) * per_seed
 
     # ---- main -----------------------------------------------------------------------------------------
     def run(self) -> Verdict:

@@ -27,7 +27,8 @@ _EXPORTED: list = []  # tensors handed to the parent through CUDA IPC, alive unt
 
 
 def send(**ev) -> None:
-    ev.setdefault("t", round(_perf() - T0, 4))
+    """One event to the parent: only the vocabulary ``verifier.channel.EVENTS`` accepts (no times, no paths:
+    the parent uses its own clock and the files it named)."""
     _CTL.write(json.dumps(ev) + "\n")
     _CTL.flush()
 
@@ -205,6 +206,7 @@ def main() -> None:  # noqa: C901 - one linear script
 
     def call(model, inputs, stage, poison, record_ops=False):
         nonlocal first_call, t_first
+        send(ev="call")  # progress: the parent's per-call limit runs from here
         t = _perf()
         h.launches = 0
         try:
@@ -260,9 +262,9 @@ def main() -> None:  # noqa: C901 - one linear script
     results["correctness_s"] = _perf() - t_corr
     results["os_threads_delta"] = harness.os_thread_count() - base_os_threads
     h.uninstall_poison()
-    path = save(results, "out_correctness.pt")
+    save(results, "out_correctness.pt")
     results = {}  # its tensors (and their CUDA IPC exports' last reference here) go before the next command
-    send(ev="correctness_done", path=path)
+    send(ev="correctness_done")  # the parent reads out_correctness.pt, the name it knows
 
     # ---- hidden extra shape (shape-hardcoding), only when the parent says the candidate was correct ---
     cmd = _next_command()
@@ -273,14 +275,15 @@ def main() -> None:  # noqa: C901 - one linear script
             hproblem = pin.load_problem(os.path.join(workdir, hjob["problem"]), "kernel_problem_hidden_shape")
             hmodel, hres["state"] = fresh_model(hproblem, hjob["seed"])
             ha = inputs(hproblem, hjob["seed"])
+            send(ev="call")
             hout = h.run_forward(hmodel, ha, poison="nan")
             hres["out"], hres["types"] = harness.snapshot(torch, hout, ipc)
             del hmodel, ha, hout
         except BaseException as e:  # noqa: BLE001 - a failure here is evidence, judged by the parent
             hres["error"] = errors.format_exception(e, cand_path)
         h.uninstall_poison()
-        path = save(hres, "out_hidden.pt")
-        send(ev="hidden_done", path=path)
+        save(hres, "out_hidden.pt")
+        send(ev="hidden_done")
         cmd = _next_command()
 
     # ---- timing, only when the parent says the candidate was correct --------------------------------
@@ -316,8 +319,8 @@ def main() -> None:  # noqa: C901 - one linear script
             f"{h.off_stream_launches - off_stream_before} kernel launch(es) during timing went to another stream "
             f"({h.off_stream_example}) than the one the harness times on")})
     tres["timing_s"] = _perf() - t_tim
-    path = save(tres, "out_timing.pt")
-    send(ev="timing_done", path=path)
+    save(tres, "out_timing.pt")
+    send(ev="timing_done")
     _next_command()  # the parent may still be reading the timed outputs (IPC): wait until it ends this process
     _CTL.close()
     os._exit(0)

@@ -90,6 +90,8 @@ def _wait_ready(ver: Verification) -> dict[str, Any] | Final:
     assert chan.runner is not None
     chan.deadline = chan.t_spawn + STARTUP_LIMIT_S
     ev = chan.wait_event({"ready"})
+    if ev is None and chan.violation is not None:  # the candidate's code, run after ``ready``: its verdict
+        return ver.gone_or_timeout()
     if ev is None and not chan.timed_out and chan.runner.netns and os.environ.get("VERIFIER_NETNS") != "1":
         _, why = chan.process_gone_message()
         if ver.warm is not None and not ver.warm.netns_failed():
@@ -107,6 +109,8 @@ def _wait_ready(ver: Verification) -> dict[str, Any] | Final:
             return ver.finish("infra_error", f"the candidate's process did not start within {STARTUP_LIMIT_S} s")
         _, msg = chan.process_gone_message()
         return ver.finish("infra_error", "the candidate's process failed to start: " + msg)
+    if ev["ev"] == "error":  # no candidate code has run yet: the harness's own start-up failed
+        return ver.finish("infra_error", "the candidate's process failed to start: " + ev["message"])
     return ev
 
 
@@ -134,8 +138,10 @@ def run(ver: Verification, checked: Checked) -> Imported | Final:
         return ver.gone_or_timeout()
     if imported["ev"] == "error":
         ver.stages["compile"] = time.monotonic() - started
-        return ver.finish(imported["kind"], imported["message"])
-    # time the candidate's process spent waiting for the reference does not count against it
+        return ver.finish(imported["kind"], imported["message"])  # the channel's kind: compile_error
+    # time the candidate's process spent waiting for the reference does not count against it (both times
+    # are this process's clock at receipt: the candidate's process cannot move them)
     imported_at = max(chan.event_time(imported), started)
     chan.deadline += max(0.0, time.monotonic() - imported_at)
-    return Imported(import_s=imported.get("import_s", 0.0))
+    import_s = float(imported.get("import_s", 0.0))  # its own word: for the verdict's stages only
+    return Imported(import_s=min(max(0.0, import_s), max(0.0, imported_at - chan.t_import_sent)))
