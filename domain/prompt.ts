@@ -13,6 +13,7 @@ const TARGET_GPU = [
 const RULES = [
   'Rules the verifier enforces (a kernel that breaks one is rejected):',
   '- Do the work in your own kernels: no calls to the PyTorch op you are replacing, no try/except fallback to PyTorch, no subclassing Model.',
+  '- forward may use PyTorch only as glue (torch.empty/empty_like/zeros, .view/.reshape/.contiguous/.permute, copies, .shape): any PyTorch compute op in forward (matmul, sum, add, exp, softmax, ...) is rejected as torch-fallback, unless the problem lists it in ALLOWED_TORCH_OPS.',
   '- Allocate outputs with torch.empty/empty_like and write every element; do not return inputs, cached results or tensor subclasses.',
   '- Do not modify the inputs, start threads or processes, use other CUDA streams, or touch timing or synchronisation functions.',
   '- Keep the input dtype: an fp32 problem is checked at 1e-4 tolerance, so no fp16/bf16/TF32 shortcuts.',

@@ -71,6 +71,7 @@ export const verdictSchema = z.object({
     cuda: z.string().nullable(),
     network_isolated: z.boolean(),
     filesystem_readonly: z.boolean().optional(),
+    unconfined_allowed: z.boolean().optional(),
   }),
   stages: z.record(z.string(), z.number()),
 });

@@ -7,11 +7,18 @@ mount namespace (``unshare -rmn``, see ``sandbox.spawn_runner``), it calls ``con
 torch and long before the candidate: every mounted filesystem becomes read-only *in that namespace only*,
 except
 
-  * its private working directory (also ``HOME`` and ``TMPDIR``), the Triton cache and the extension
-    build cache (a CUDA candidate compiles there);
-  * kernel and memory filesystems (``/proc``, ``/sys``, ``/dev``, tmpfs), with ``/dev/shm`` replaced by a
-    private, empty one (other candidates' directories live there) into which its own directory is put
-    back.
+  * its private directory (through which the parent and the process exchange files), the Triton cache
+    and the extension build cache (a CUDA candidate compiles there);
+  * its scratch directory inside that one, a tmpfs with a size quota: ``HOME``, ``TMPDIR`` and the
+    working directory; it vanishes with the namespace;
+  * kernel filesystems (``/proc`` -- its own, mounted by ``unshare --mount-proc`` --, ``/sys``, ``/dev``),
+    with ``/dev/shm`` replaced by a private, empty tmpfs with a quota (other candidates' directories live
+    there) into which its own directory is put back. Every other tmpfs becomes read-only.
+
+``/tmp``, ``/var/tmp``, ``/run`` (and ``/var/run``) are replaced by empty read-only tmpfs mounts (what of
+its own directories and the Python environment lies inside is put back), and every unix socket bound to
+a path that the parent listed (``/proc/net/unix``) and that is still visible is covered by ``/dev/null``:
+no unix socket with a filesystem path is reachable (abstract ones belong to the network namespace).
 
 The GPU lock directory is covered by an empty tmpfs (the candidate must not hold the lock); the verifier's
 code in this process keeps a descriptor of it, opened on a writable mount of its own just before it is
@@ -29,17 +36,20 @@ from __future__ import annotations
 import ctypes
 import os
 import shutil
+import stat
 import subprocess
+import sys
 from collections.abc import Sequence
+from typing import Any
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
 
-# filesystems left as they are: kernel interfaces and memory-backed scratch space
+# filesystems left as they are: kernel interfaces (every tmpfs but the process's own becomes read-only)
 KEEP_FSTYPES = {
-    "proc", "sysfs", "devtmpfs", "devpts", "tmpfs", "mqueue", "cgroup", "cgroup2", "debugfs", "tracefs",
+    "proc", "sysfs", "devtmpfs", "devpts", "mqueue", "cgroup", "cgroup2", "debugfs", "tracefs",
     "securityfs", "pstore", "bpf", "fusectl", "configfs", "hugetlbfs", "autofs", "binfmt_misc", "nsfs",
-    "efivarfs", "rpc_pipefs", "ramfs",
+    "efivarfs", "rpc_pipefs",
 }
 
 
@@ -89,16 +99,36 @@ def _lock_mounts() -> str | None:
     return None
 
 
-def confine(writable: list[str], hidden: Sequence[str] = ()) -> tuple[bool, str, dict[str, int]]:
-    """Make everything read-only but ``writable`` (directories) and KEEP_FSTYPES, cover ``hidden``
-    directories with an empty tmpfs, and lock it all. (done, what happened, {hidden dir: descriptor of
-    it, still writable}); the caller closes the descriptors."""
+def confine(spec: Sequence[str] | dict[str, Any], hidden: Sequence[str] = ()) -> tuple[bool, str, dict[str, int]]:
+    """Confine this process (see the module's text). ``spec``: the directories that stay writable, or the
+    dict ``sandbox.start_runner`` writes: ``writable``, ``needed`` (read-only paths that must stay visible),
+    ``scratch`` (a directory inside the candidate's own that becomes a tmpfs of ``scratch_mb`` MiB: its
+    HOME, TMPDIR and working directory), ``shm_mb`` (the size of its private /dev/shm), ``cover``
+    (directories replaced by an empty read-only tmpfs: /tmp, /run, ...; what of ``writable``/``needed``
+    lies inside is put back), ``sockets`` (unix socket paths, each covered by /dev/null) and ``required``
+    (a confinement that fails ends the process, exit status 3: the parent says ``infra_error``).
+    ``hidden`` directories are covered by an empty tmpfs too, keeping one descriptor each. Returns (done,
+    what happened, {hidden dir: descriptor of it, still writable}); the caller closes the descriptors."""
+    opts: dict[str, Any] = dict(spec) if isinstance(spec, dict) else {"writable": list(spec)}
     fds: dict[str, int] = {}
-    ok, what = _confine(writable, list(hidden), fds)
+    try:
+        ok, what = _confine(opts, list(hidden), fds)
+    except Exception as e:  # noqa: BLE001 - an unexpected failure is a failed confinement
+        ok, what = False, f"{type(e).__name__}: {e}"
+    if ok and os.getpid() == 1:
+        what += "; pid 1 of its own PID namespace"
+    if not ok and opts.get("required"):
+        sys.stderr.write(f"verifier: the candidate's process could not be confined: {what}\n")
+        sys.stderr.flush()
+        os._exit(3)
     return ok, what, fds
 
 
-def _confine(writable: list[str], hidden: list[str], hidden_fds: dict[str, int]) -> tuple[bool, str]:  # noqa: C901 - one sequence of mount steps
+def _under(path: str, top: str) -> bool:
+    return path == top or path.startswith(top.rstrip("/") + "/")
+
+
+def _confine(opts: dict[str, Any], hidden: list[str], hidden_fds: dict[str, int]) -> tuple[bool, str]:  # noqa: C901 - one sequence of mount steps
     if not in_user_namespace():
         return False, "not in a user namespace of its own"
     mount = shutil.which("mount") or "/bin/mount"
@@ -109,6 +139,14 @@ def _confine(writable: list[str], hidden: list[str], hidden_fds: dict[str, int])
         r = subprocess.run([mount, *args], capture_output=True, text=True)
         return None if r.returncode == 0 else (r.stderr.strip() or f"exit {r.returncode}")
 
+    def fd_path(fd: int) -> str:
+        return f"/proc/{os.getpid()}/fd/{fd}"
+
+    writable = [os.path.realpath(d) for d in opts.get("writable", []) if d and os.path.isdir(d)]
+    needed = [os.path.realpath(d) for d in opts.get("needed", []) if d and os.path.exists(d)]
+    scratch = os.path.realpath(opts["scratch"]) if opts.get("scratch") else None
+    if scratch is not None and not os.path.isdir(scratch):
+        return False, f"no scratch directory {scratch}"
     shm = "/dev/shm"
     hidden = [os.path.realpath(d) for d in hidden if d]
     missing = [d for d in hidden if not os.path.isdir(d)]
@@ -118,35 +156,34 @@ def _confine(writable: list[str], hidden: list[str], hidden_fds: dict[str, int])
         if d.startswith(shm + "/"):
             hidden_fds[d] = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
     hidden = [d for d in hidden if d not in hidden_fds]
-    # /dev/shm holds the other candidates' directories: a private one, with only this one's put back
-    own = [os.path.realpath(d) for d in writable if d and os.path.realpath(d).startswith(shm + "/")]
+    # /dev/shm holds the other candidates' directories: a private one, with a quota, only this one's put back
+    own = [d for d in writable if d.startswith(shm + "/")]
+    ours = {shm}  # tmpfs mounts made here (left writable)
     if os.path.isdir(shm):
         fds = {d: os.open(d, os.O_RDONLY | os.O_DIRECTORY) for d in own}
         try:
-            err = run("-t", "tmpfs", "-o", "mode=1777", "tmpfs", shm)
+            err = run("-t", "tmpfs", "-o", f"size={int(opts.get('shm_mb', 64))}m,mode=1777", "tmpfs", shm)
             if err:
                 return False, f"private {shm}: {err}"
             for d, fd in fds.items():
                 os.makedirs(d, exist_ok=True)
                 # the directory left behind under the new tmpfs, reached through the descriptor
-                err = run("--no-canonicalize", "--bind", f"/proc/{os.getpid()}/fd/{fd}", d)
+                err = run("--no-canonicalize", "--bind", fd_path(fd), d)
                 if err:
                     return False, f"bind {d}: {err}"
         finally:
             for fd in fds.values():
                 os.close(fd)
     keep = []
-    for d in list(writable) + hidden:
-        if d and os.path.isdir(d):
-            d = os.path.realpath(d)
-            err = run("--bind", d, d)  # its own mount, which the read-only remount below leaves writable
-            if err:
-                return False, f"bind {d}: {err}"
-            keep.append(d)
+    for d in writable + hidden:
+        err = run("--bind", d, d)  # its own mount, which the read-only remount below leaves writable
+        if err:
+            return False, f"bind {d}: {err}"
+        keep.append(d)
     failed = []
     made = 0
     for point, fstype in mounts():
-        if fstype in KEEP_FSTYPES or point in keep:
+        if fstype in KEEP_FSTYPES or point in keep or point in ours:
             continue
         err = run("-o", "remount,bind,ro", point)
         if err:
@@ -157,13 +194,71 @@ def _confine(writable: list[str], hidden: list[str], hidden_fds: dict[str, int])
         return False, "could not make / read-only: " + "; ".join(failed)[:300]
     for d in hidden:
         hidden_fds[d] = os.open(d, os.O_RDONLY | os.O_DIRECTORY)  # the writable bind mount, before it is covered
-        err = run("-t", "tmpfs", "-o", "size=64k,mode=0555", "tmpfs", d)
+        err = run("-t", "tmpfs", "-o", "ro,size=64k,mode=0555", "tmpfs", d)
         if err:
             return False, f"hide {d}: {err}"
+    if scratch is not None:  # the candidate's own writable space, with a quota; gone with its namespace
+        err = run("-t", "tmpfs", "-o", f"size={int(opts.get('scratch_mb', 512))}m,mode=0700", "tmpfs", scratch)
+        if err:
+            return False, f"scratch {scratch}: {err}"
+    covered = _cover(run, fd_path, opts.get("cover", []), writable + needed + ([scratch] if scratch else []))
+    if isinstance(covered, str):
+        return False, covered
+    masked = 0
+    for p in opts.get("sockets", []):
+        try:
+            if not stat.S_ISSOCK(os.lstat(p).st_mode):
+                continue
+        except OSError:
+            continue  # gone, or not reachable from here
+        err = run("--bind", "/dev/null", p)
+        if err:
+            return False, f"cover socket {p}: {err}"
+        masked += 1
     err = _lock_mounts()
     if err:
         return False, "read-only but not locked (the candidate could undo it): " + err
+    if scratch is not None:
+        os.chdir(scratch)
     what = f"{made} filesystem(s) read-only, writable: {', '.join(keep)}"
+    what += f"; covered: {', '.join(covered) or 'nothing'}; {masked} socket(s) covered"
+    if scratch is not None:
+        what += f"; scratch {scratch} ({int(opts.get('scratch_mb', 512))} MiB)"
     if failed:
         what += f"; left writable: {'; '.join(failed)[:300]}"
     return True, what
+
+
+def _cover(run: Any, fd_path: Any, dirs: Sequence[str], inside: list[str]) -> list[str] | str:
+    """Replace each directory of ``dirs`` by an empty read-only tmpfs, putting back (with their submounts)
+    the paths of ``inside`` that lie in it. The covered directories, or why it failed."""
+    done: list[str] = []
+    for c in sorted({os.path.realpath(d) for d in dirs if d}, key=len):
+        if c == "/" or not os.path.isdir(c) or any(_under(c, d) for d in done):
+            continue
+        back = sorted({p for p in inside if _under(p, c)}, key=len)
+        if c in back:
+            continue  # the directory itself is needed: left as it is
+        back = [p for p in back if not any(q != p and _under(p, q) for q in back)]
+        fds = {p: os.open(p, os.O_RDONLY | (os.O_DIRECTORY if os.path.isdir(p) else 0)) for p in back}
+        try:
+            err = run("-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", c)
+            if err:
+                return f"cover {c}: {err}"
+            for p, fd in fds.items():
+                if os.path.isdir(fd_path(fd)):
+                    os.makedirs(p, exist_ok=True)
+                else:
+                    os.makedirs(os.path.dirname(p), exist_ok=True)
+                    open(p, "a").close()
+                err = run("--no-canonicalize", "--rbind", fd_path(fd), p)
+                if err:
+                    return f"put back {p} under {c}: {err}"
+        finally:
+            for fd in fds.values():
+                os.close(fd)
+        err = run("-o", "remount,bind,ro", c)
+        if err:
+            return f"cover {c} read-only: {err}"
+        done.append(c)
+    return done

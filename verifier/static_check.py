@@ -44,6 +44,9 @@ CPP_THREADS = re.compile(r"std::thread|std::async|pthread_create|\bfork\s*\(|\bs
 CPP_STREAM = re.compile(r"cudaStreamCreate|getStreamFromPool|cudaStreamCreateWithFlags|cudaStreamCreateWithPriority")
 CPP_TIMER = re.compile(r"cudaEventElapsedTime|cudaEventRecord")
 ATOMICS = re.compile(r"\batomic_\w+|\batomicAdd\b|\batomicCAS\b|\batomicMax\b|\batomicMin\b|atomicExch")
+# settings a candidate may assign: they change how fast cuDNN is, not what the timer reads
+ALLOWED_SETTINGS = {"torch.backends.cudnn.benchmark", "torch.backends.cudnn.deterministic"}
+ALLOWED_OPS_NAME = "ALLOWED_TORCH_OPS"  # a problem's opt-in: PyTorch compute ops its forward may call
 SYNONYMS = {"mm": "matmul", "bmm": "matmul", "matmul": "matmul", "__matmul__": "matmul", "addmm": "matmul",
             "einsum": "einsum", "relu_": "relu", "conv2d": "conv2d"}
 
@@ -89,13 +92,37 @@ class StaticResult:
         self.cheats.append({"class": cls, "evidence": evidence})
 
 
-class _OpCollector(ast.NodeVisitor):
-    """Collect 'work' ops called in a function body: torch.X / F.X / tensor.X() / nn module calls / @."""
+def allowed_torch_ops(problem_source: str | None) -> set[str]:
+    """The problem's ``ALLOWED_TORCH_OPS``: a module-level list (or tuple/set) of string literals naming
+    the PyTorch compute ops (aten names, e.g. ``"mm"``, ``"softmax"``) a candidate's ``forward`` may
+    dispatch besides glue (docs/verifier.md, "What counts as the kernel's work"). Empty when absent."""
+    if not problem_source:
+        return set()
+    try:
+        tree = ast.parse(problem_source)
+    except SyntaxError:
+        return set()
+    out: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id == ALLOWED_OPS_NAME for t in targets) and \
+                    isinstance(node.value, (ast.List, ast.Tuple, ast.Set)):
+                out |= {e.value.removeprefix("aten::") for e in node.value.elts
+                        if isinstance(e, ast.Constant) and isinstance(e.value, str)}
+    return out
 
-    def __init__(self, module_attrs: dict[str, str], torch_aliases: set[str]):
+
+class _OpCollector(ast.NodeVisitor):
+    """Collect 'work' ops called in a function body: torch.X / F.X / tensor.X() / nn module calls / @.
+    ``torch_only``: only what is surely PyTorch (torch.X / F.X, nn module attributes, ``@``), not method
+    calls on objects whose type the source does not show."""
+
+    def __init__(self, module_attrs: dict[str, str], torch_aliases: set[str], torch_only: bool = False):
         self.ops: dict[str, int] = {}
         self.module_attrs = module_attrs
         self.torch_aliases = torch_aliases
+        self.torch_only = torch_only
         self.called_names: set[str] = set()
         self.called_methods: set[str] = set()
 
@@ -123,6 +150,8 @@ class _OpCollector(ast.NodeVisitor):
             if root in self.torch_aliases:
                 if "cuda" not in ch[:-1] and "testing" not in ch and ch[1:2] != ["utils"] and ch[1:2] != ["library"]:
                     self._add(last, node.lineno)
+            elif self.torch_only:
+                pass
             elif root not in ("self", "tl", "triton", "math", "os", "sys", "np", "numpy", "ctypes", "functools"):
                 # a method on some object (a tensor, most likely): x.matmul(y), x.relu()
                 if not (ch[0] == "self" or last.startswith("_")) and not ch[0][:1].isupper():
@@ -177,7 +206,7 @@ def _module_attrs(cls: ast.ClassDef, torch_aliases: set[str]) -> dict[str, str]:
     return out
 
 
-def forward_ops(tree: ast.Module, cls_name: str) -> dict[str, int]:
+def forward_ops(tree: ast.Module, cls_name: str, torch_only: bool = False) -> dict[str, int]:
     """Work ops reached from ``cls_name.forward`` (following self.method() and module-level functions)."""
     cls = _class(tree, cls_name)
     if cls is None:
@@ -199,7 +228,7 @@ def forward_ops(tree: ast.Module, cls_name: str) -> dict[str, int]:
         if fn.name in seen:
             continue
         seen.add(fn.name)
-        col = _OpCollector(attrs, aliases)
+        col = _OpCollector(attrs, aliases, torch_only)
         col.visit(fn)
         for k, v in col.ops.items():
             ops.setdefault(k, v)
@@ -285,6 +314,8 @@ def check_candidate(source: str, problem_source: str | None = None, backend: str
             targets = [node.target]
         for t in targets:
             ch = _chain(t)
+            if ".".join(ch) in ALLOWED_SETTINGS:
+                continue
             if len(ch) >= 2 and ch[0] in PATCHABLE_ROOTS:
                 res.add(Cheat.TIMER_TAMPER, f"{where(node)} assigns to {'.'.join(ch)} (patches a library)")
         if isinstance(node, ast.Call):
@@ -323,6 +354,15 @@ def check_candidate(source: str, problem_source: str | None = None, backend: str
                 first = min(cand_ops[k] for k in ref_ops)
                 res.add(Cheat.TORCH_FALLBACK,
                         f"{CANDIDATE_FILE}:{first} ModelNew.forward calls the reference's own PyTorch op(s): {names}")
+            else:
+                allowed = {_norm(o) for o in allowed_torch_ops(problem_source)}
+                compute = {k: v for k, v in forward_ops(tree, "ModelNew", torch_only=True).items() if k not in allowed}
+                if compute:
+                    names = ", ".join(sorted(compute, key=lambda k: compute[k])[:6])
+                    res.add(Cheat.TORCH_FALLBACK,
+                            f"{CANDIDATE_FILE}:{min(compute.values())} ModelNew.forward calls PyTorch compute op(s): "
+                            f"{names} (the kernel must do the work; glue such as torch.empty, .view, .contiguous "
+                            f"is allowed{'; the problem allows ' + ', '.join(sorted(allowed)) if allowed else ''})")
             for lineno, s in _strings(tree):
                 for op in ref_ops:
                     if re.search(rf"\b(?:torch|at)::(?:native::)?{re.escape(op)}\s*\(", s):

@@ -270,6 +270,20 @@ def _count_calls(h: Harness, m: Any) -> Any:
     return m
 
 
+def _take_record_seed(cfg: dict[str, Any]) -> int | None:
+    """The parent's seed for the op-recording call, taken out of the config (in memory and in its file)
+    before the candidate is imported, so that the candidate cannot read it there and prepare for it."""
+    seed = cfg.pop("record_seed", None)
+    path = os.path.join(cfg.get("workdir", ""), "config.json")
+    if seed is not None and os.path.isfile(path):
+        try:
+            with open(path, "w") as f:
+                json.dump(cfg, f)
+        except OSError:
+            pass
+    return int(seed) if isinstance(seed, int) else None
+
+
 class Harness:
     def __init__(self, torch: Any, device: str, cfg: dict[str, Any]):
         self.torch = torch
@@ -289,6 +303,7 @@ class Harness:
         self._current_stream: Any = torch.cuda.current_stream if device == "cuda" else None
         self._profiler = _capture_profiler() if device == "cuda" else None
         self.profiler_works = False  # set by start_profiler()
+        self.record_seed = _take_record_seed(cfg)
 
     # ---- installation -----------------------------------------------------------------------------
     def install(self) -> None:
@@ -317,6 +332,8 @@ class Harness:
             return t
 
         torch.Tensor.new_empty = new_empty
+        # the op recorder's first use may start a thread: before the baseline of OS threads, not after
+        record_aten_ops(torch, lambda: torch.ones(2).add(1))
         self._install_triton()
         self._install_cpp_extension()
 
@@ -448,16 +465,52 @@ class Harness:
         except Exception:  # noqa: BLE001 - out of memory: skip
             pass
 
+    def fresh_inputs(self) -> list[Any] | None:
+        """Inputs of the problem for the seed the parent chose for the op record (``record_seed``): values
+        no earlier call of this process has seen, so a cache keyed on input values cannot answer."""
+        if self.record_seed is None:
+            return None
+        import sys
+
+        from verifier import problem_inputs as pin
+
+        problem = sys.modules.get("kernel_problem")
+        if problem is None:
+            return None
+        return pin.make_inputs(self.torch, problem, self.record_seed, self.device)
+
     def run_forward(self, model: Any, inputs: list[Any], poison: str | None, record_ops: bool = False) -> Any:
+        """One call of ``forward``. With ``record_ops`` the aten ops it dispatches are recorded (the
+        torch-fallback check), on a call with fresh values first (``fresh_inputs``) and then on this one:
+        ``last_ops`` is the union, ``launches`` the fewer of the two calls' kernel launches."""
         torch = self.torch
+        fresh = self.fresh_inputs() if record_ops else None
+        fresh_ops: dict[str, int] = {}
+        fresh_launches = None
+        if fresh is not None:
+            start = self.launches
+            self._call(model, fresh, poison, lambda f: record_aten_ops(torch, f))
+            fresh_ops = self.last_ops
+            fresh_launches = self.launches - start
+            self.launches = start
+        recorder = (lambda f: record_aten_ops(torch, f)) if record_ops else None
+        out = self._call(model, inputs, poison, recorder)
+        if record_ops:
+            for k, n in fresh_ops.items():
+                self.last_ops[k] = self.last_ops.get(k, 0) + n
+            if fresh_launches is not None:
+                self.launches = min(self.launches, fresh_launches)
+        return out
+
+    def _call(self, model: Any, inputs: list[Any], poison: str | None, recorder: Any) -> Any:
         self._poison_allocator(poison)
         if self.device == "cuda":
             self.clock.sync()
         self.poison_mode = poison
         try:
             with self.launches_on_current_stream():
-                if record_ops:
-                    out, self.last_ops = record_aten_ops(torch, lambda: model(*inputs))
+                if recorder is not None:
+                    out, self.last_ops = recorder(lambda: model(*inputs))
                 else:
                     out = model(*inputs)
                 if self.device == "cuda":

@@ -13,6 +13,7 @@ from verifier.compare import bitwise_equal, compare_outputs
 from verifier.shared import NON_WORK_ATEN
 from verifier.stages.correctness import fmt, tol_text
 from verifier.stages.outcome import Checked, Compared, Correct, Final, Seeds
+from verifier.static_check import allowed_torch_ops
 
 if TYPE_CHECKING:
     from verifier.verify import Verification
@@ -94,17 +95,28 @@ def _result_cheats(ver: Verification, cmp: Compared, cheats: CheatList) -> None:
 
 
 def _torch_fallback(ver: Verification, res: dict[str, Any], cheats: CheatList) -> None:
-    """What actually ran inside forward (the first seed's third call, recorded by the candidate's process)."""
+    """What actually ran inside forward: the aten ops of the first seed's third call and of a call on
+    values no earlier call saw (the parent's ``record_seed``), recorded by the candidate's process. The
+    kernel must do the work: any PyTorch compute op (beyond the glue of ``NON_WORK_ATEN``: allocation,
+    views, copies, metadata) is a fallback, unless the problem allows it (``ALLOWED_TORCH_OPS``)."""
     rec0 = res["seeds"][0] if res["seeds"] else {}
-    if "ops" not in rec0:
+    if "ops" not in rec0 or not isinstance(rec0["ops"], dict):
         return
-    cand_work = {o for o in rec0["ops"] if o not in NON_WORK_ATEN}
+    allowed = allowed_torch_ops(ver.req.get("problem_source"))
+    cand_work = {str(o) for o in rec0["ops"] if o not in NON_WORK_ATEN}
+    compute = {o for o in cand_work if o not in allowed and o.rstrip("_") not in allowed}
     if rec0.get("launches_recorded", 1) == 0:
-        ran = ", ".join(sorted(cand_work)) or "no compute op"
+        ran = ", ".join(sorted(cand_work)) or "no PyTorch compute op either"
         cheats.add(Cheat.TORCH_FALLBACK, f"forward launched no Triton or CUDA-extension kernel (PyTorch ops: {ran})")
     elif ver.ref.work_ops and ver.ref.work_ops <= cand_work:
         cheats.add(Cheat.TORCH_FALLBACK, f"forward calls the reference's own PyTorch op(s): "
                                          f"{', '.join(sorted(ver.ref.work_ops))}")
+    elif compute:
+        names = ", ".join(sorted(compute)[:8])
+        cheats.add(Cheat.TORCH_FALLBACK, (
+            f"forward ran PyTorch compute op(s) besides its kernels: {names} (the kernels must do the work; "
+            f"only allocation, views, copies and metadata are glue"
+            + (f"; the problem allows {', '.join(sorted(allowed))}" if allowed else "") + ")"))
 
 
 def judge_seeds(ver: Verification, checked: Checked, seeds: Seeds) -> Correct | Final:
@@ -123,6 +135,12 @@ def _judge(ver: Verification, checked: Checked, seeds: Seeds) -> Correct | Final
     for cmp in seeds.compared:
         _seed_cheats(ver, checked, cmp, cheats, notes)
     _torch_fallback(ver, seeds.res, cheats)
+    delta = seeds.res.get("os_threads_delta")
+    if ver.device == "cpu" and isinstance(delta, int) and delta > 0:
+        # a thread threading does not list (_thread.start_new_thread, native code) is still an OS thread;
+        # on a GPU, CUDA and Triton start threads of their own, so there this is only noted
+        cheats.add(Cheat.THREADS, f"{delta} more OS thread(s) alive after the calls than before the import "
+                                  f"(/proc/self/task)")
     if cheats.has(Cheat.UNINITIALISED_READ):
         # the poison in a seed without the zero-memory rerun is the same read, not a separate cheat
         cheats.drop(Cheat.STALE_OUTPUT, Cheat.PARTIAL_OUTPUT)

@@ -150,12 +150,18 @@ def test_gpu_fixtures_pass_static_checks_as_intended():
 
 
 @pytest.mark.skipif(not sandbox.netns_available(), reason="unshare -rn does not work here")
-def test_netns_start_failure_falls_back(monkeypatch):
-    """If the candidate's process cannot start inside the network namespace, the verifier retries once
-    without it (and says so in env.network_isolated)."""
+@pytest.mark.parametrize("allowed", [True, False])
+def test_netns_start_failure_falls_back(monkeypatch, allowed):
+    """If the candidate's process cannot start inside its namespaces, the verifier retries once without
+    them -- only where the development setting VERIFIER_ALLOW_UNCONFINED=1 allows it (and says so in
+    env.network_isolated and env.unconfined_allowed); otherwise the verdict is infra_error (fail closed)."""
     from verifier import verify as vmod
     from verifier.tests.conftest import request
 
+    if allowed:
+        monkeypatch.setenv("VERIFIER_ALLOW_UNCONFINED", "1")
+    else:
+        monkeypatch.delenv("VERIFIER_ALLOW_UNCONFINED", raising=False)
     real = sandbox.spawn_runner
 
     def flaky(cfg_path, workdir, env, use_netns):
@@ -165,8 +171,11 @@ def test_netns_start_failure_falls_back(monkeypatch):
 
     monkeypatch.setattr(sandbox, "spawn_runner", flaky)
     v = vmod.verify_request(vmod.parse_request(json.dumps(request("elementwise_add", "add_correct"))))
+    if not allowed:
+        assert v["status"] == "infra_error" and "refusing to run the candidate unconfined" in v["message"], v
+        return
     assert v["status"] == "correct", v["message"]
-    assert v["env"]["network_isolated"] is False
+    assert v["env"]["network_isolated"] is False and v["env"]["unconfined_allowed"] is True
 
 
 def test_cuda_ipc_descriptors_are_checked_before_anything_is_mapped():
