@@ -1,5 +1,6 @@
 // Prompt building: pure, so the same text is produced on any worker and can be unit tested.
 import type { Backend, Feedback, Problem, VerdictSummary } from './types.js';
+import { diagnose, diagnosisTag } from './diagnosis.js';
 import { truncateMiddle } from './text.js';
 
 /** Rough budget for one prompt, in characters (about 4 characters a token). */
@@ -33,8 +34,9 @@ const ATTENTION_NOTE = [
 const INSTRUCTIONS: Record<Feedback['instruction'], string> = {
   first: 'Write a correct and fast kernel for this problem.',
   fix: 'Your previous attempt, below, failed verification. Fix the problem the verifier reports, keeping what worked.',
-  faster: 'The best kernel so far, below, is correct. Make it faster while keeping it correct.',
+  faster: 'The kernel below is correct. Make it faster while keeping it correct; its diagnosis says where the time goes.',
   explore: 'Try a different approach from the attempts so far (another tiling, fusion or algorithm).',
+  combine: 'The two correct kernels below take different approaches. Combine their best ideas into one kernel that is faster than both, keeping it correct.',
 };
 
 export function looksLikeAttention(source: string): boolean {
@@ -44,7 +46,8 @@ export function looksLikeAttention(source: string): boolean {
 /** One line describing a verdict, for the history summary. */
 export function verdictLine(v: VerdictSummary): string {
   const first = v.message.split('\n')[0] ?? '';
-  const s = v.timing?.meaningful && v.timing.speedupVsEager ? ` (${v.timing.speedupVsEager.toFixed(2)}x vs eager)` : '';
+  const tag = diagnosisTag(v);
+  const s = v.timing?.meaningful && v.timing.speedupVsEager ? ` (${v.timing.speedupVsEager.toFixed(2)}x vs eager${tag ? `; ${tag}` : ''})` : '';
   return `${v.status}${s}: ${first.slice(0, 200)}`;
 }
 
@@ -61,8 +64,11 @@ function describeVerdict(v: VerdictSummary, budget: number): string {
   const t = v.timing;
   if (t?.meaningful) {
     const flex = t.speedupVsFlex ? `, ${fmt(t.speedupVsFlex)}x vs FlexAttention` : '';
-    lines.push(`Speed: ${fmt(t.candidateMs)} ms; ${fmt(t.speedupVsEager)}x vs eager PyTorch, ${fmt(t.speedupVsCompile)}x vs torch.compile${flex}.`);
+    const iv = t.speedupVsEagerInterval ? ` (95% interval ${fmt(t.speedupVsEagerInterval[0])}–${fmt(t.speedupVsEagerInterval[1])})` : '';
+    lines.push(`Speed: ${fmt(t.candidateMs)} ms; ${fmt(t.speedupVsEager)}x vs eager PyTorch${iv}, ${fmt(t.speedupVsCompile)}x vs torch.compile${flex}.`);
   }
+  const diagnosis = diagnose(v);
+  if (diagnosis.length > 0) lines.push('Diagnosis:', ...diagnosis.map((d) => `- ${d}`));
   return lines.join('\n');
 }
 
@@ -106,8 +112,15 @@ export function buildPrompt(problem: Problem, round: number, index: number, feed
   if (feedback.previous) {
     const logBudget = Math.max(1500, Math.floor(room * 0.4));
     const verdict = describeVerdict(feedback.previous.verdict, logBudget);
-    sections.push('', 'Previous attempt:', codeBlock(feedback.previous.source), verdict);
+    const other = feedback.instruction === 'combine' ? feedback.other : null;
+    sections.push('', other ? 'Kernel A:' : feedback.instruction === 'faster' ? 'Kernel to make faster:' : 'Previous attempt:', codeBlock(feedback.previous.source), verdict);
+    if (other) sections.push('', 'Kernel B:', codeBlock(other.source), describeVerdict(other.verdict, logBudget));
     room -= sections.join('\n').length;
+  }
+  if (feedback.approaches && feedback.approaches.length > 0 && feedback.instruction === 'explore') {
+    const text = ['', 'Approaches the search already keeps (do something different from all of them):', ...feedback.approaches.map((a) => `- ${a}`)].join('\n');
+    sections.push(text);
+    room -= text.length;
   }
   const best = feedback.best;
   if (best && best.source !== feedback.previous?.source) {
