@@ -12,6 +12,7 @@ import {
   isCancellation,
   ContinueAsNew,
   log,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -21,19 +22,19 @@ import {
 import type { Activities } from '../activities/index.js';
 import { MAX_EXTENSION_MS, MAX_TOTAL_BUDGET_MS, SEARCH_ATTRIBUTES, VERIFY_ACTIVITY_SLACK_S, verificationLimitS } from '../domain/defaults.js';
 import { formatDuration } from '../domain/duration.js';
-import { planRound } from '../domain/feedback.js';
-import { formatSpeedup, isBetter, rankingSpeedup, speedup } from '../domain/ranking.js';
+import { formatSpeedup, rankingSpeedup, speedup } from '../domain/ranking.js';
 import { STOP_REASON_TEXT, finalStatus, type SearchStatusValue } from '../domain/searchStatus.js';
+import { planNext, recordCandidate, runCandidate as runCandidateWith } from '../domain/strategy.js';
 import { truncateMiddle } from '../domain/text.js';
 import type {
   BestKernel,
   CandidateRecord,
   Feedback,
+  PopulationMember,
   SearchInput,
   SearchResult,
   SearchStatus,
   StopReason,
-  VerdictSummary,
 } from '../domain/types.js';
 import { extendBudgetUpdate, statusQuery, stopSignal } from './definitions.js';
 
@@ -57,9 +58,13 @@ export interface CarriedState {
   records: CandidateRecord[];
   best: BestKernel | null;
   tokens: number;
+  /** The top correct kernels of distinct approaches (domain/population.ts); absent in states from before it. */
+  population?: PopulationMember[];
 }
 
 const KEEP_SOURCES_OF_LAST = 16;
+/** Rounds planned from the population (domain/population.ts) instead of planRound; histories from before plan the old way. */
+const POPULATION_PATCH = 'population-planning';
 /** Verifier messages in the status query and the result: head and tail, where the error itself is. */
 const RECENT_MESSAGE_CHARS = 1200;
 /** Wait after a round in which every candidate failed for infrastructure reasons, doubling up to the cap. */
@@ -148,10 +153,9 @@ export async function kernelSearch(input: SearchInput, carried?: CarriedState): 
   }
 
   function record(rec: CandidateRecord): void {
-    state.records.push(rec);
     state.tokens += rec.tokens;
-    if (rec.source !== null && isBetter(rec.verdict, state.best?.verdict)) {
-      state.best = { round: rec.round, index: rec.index, source: rec.source, verdict: rec.verdict };
+    // appends the record; updates the best kernel and the population
+    if (recordCandidate(state, rec)) {
       const s = speedup(rec.verdict);
       if (s !== null) upsertSearchAttributes([{ key: bestSpeedupKey, value: s }]);
     }
@@ -159,17 +163,10 @@ export async function kernelSearch(input: SearchInput, carried?: CarriedState): 
   }
 
   async function runCandidate(round: number, index: number, feedback: Feedback): Promise<void> {
-    const generated = await generateKernel({ searchId, problem, round, index, model: options.model, feedback });
-    const tokens = generated.tokens.prompt + generated.tokens.completion;
-    const atMs = () => Date.now() - state.startedAtMs;
-    if (generated.source === null) {
-      const verdict: VerdictSummary = { status: 'compile_error', message: 'The reply held no ```python code block with a ModelNew module.', correctness: null, timing: null, cheats: [], gpu: null, artifactKey: null };
-      record({ round, index, instruction: feedback.instruction, source: null, verdict, atMs: atMs(), tokens, artifacts: generated.artifacts });
-      return;
-    }
-    const verdict = await verifyKernel({ searchId, problem, round, index, candidateSource: generated.source, timeoutS: options.verifyTimeoutS });
-    record({ round, index, instruction: feedback.instruction, source: generated.source, verdict, atMs: atMs(), tokens, artifacts: generated.artifacts });
-    log.info('candidate verified', { round, index, status: verdict.status });
+    const ctx = { searchId, problem, model: options.model, verifyTimeoutS: options.verifyTimeoutS, startedAtMs: state.startedAtMs, now: () => Date.now() };
+    const rec = await runCandidateWith({ generate: generateKernel, verify: verifyKernel }, ctx, round, index, feedback);
+    record(rec);
+    if (rec.source !== null) log.info('candidate verified', { round, index, status: rec.verdict.status });
   }
 
   /** Runs one round inside its own cancellation scope; the deadline or a stop cancels what is in flight. */
@@ -177,7 +174,7 @@ export async function kernelSearch(input: SearchInput, carried?: CarriedState): 
     state.round += 1;
     const round = state.round;
     const remaining = options.maxCandidates > 0 ? options.maxCandidates - state.candidatesStarted : options.width;
-    const plans = planRound(state.records, state.best, Math.min(options.width, remaining));
+    const plans = planNext(state, round, Math.min(options.width, remaining), patched(POPULATION_PATCH) ? 'population' : 'classic');
     state.candidatesStarted += plans.length;
     updateDetails();
 
