@@ -11,6 +11,8 @@ export const POPULATION_SIZE = 4;
 /** A member's verifier message is kept to this many characters (a correct kernel's says little). */
 const MEMBER_MESSAGE_CHARS = 300;
 const RECENT_LINES = 12;
+/** A failure sent back for fixing this many times without success is not sent again. */
+export const MAX_FIX_ATTEMPTS = 2;
 
 /** The rotation of moves once the population holds a kernel; see planFromPopulation. */
 export const MOVES = ['faster', 'explore', 'combine', 'fix'] as const;
@@ -69,10 +71,10 @@ const FAILURE_RANK: Record<VerdictStatus, number> = {
 
 /** Negative when failure `a` is the more promising one to fix. */
 function compareFailures(a: CandidateRecord, b: CandidateRecord, attempts: Map<string, number>): number {
-  const tries = (attempts.get(candidateKey(a)) ?? 0) - (attempts.get(candidateKey(b)) ?? 0);
-  if (tries !== 0) return tries; // a failure already sent back for fixing waits behind fresh ones
   const rank = FAILURE_RANK[b.verdict.status] - FAILURE_RANK[a.verdict.status];
   if (rank !== 0) return rank;
+  const tries = (attempts.get(candidateKey(a)) ?? 0) - (attempts.get(candidateKey(b)) ?? 0);
+  if (tries !== 0) return tries; // one already sent back for fixing waits behind fresh ones of its kind
   if (a.verdict.status === 'incorrect') {
     const e = errorScore(a.verdict) - errorScore(b.verdict);
     if (e !== 0) return e;
@@ -92,8 +94,9 @@ function errorScore(v: VerdictSummary): number {
 
 /**
  * Failures worth a fix, most promising first: those with a source (the last records carried keep
- * theirs), none whose fix already came out correct; fewer earlier fix attempts first, then closeness
- * to correct (incorrect with small errors before crashes before compile errors), then the newest.
+ * theirs), none whose fix already came out correct and none sent back MAX_FIX_ATTEMPTS times; by
+ * closeness to correct (incorrect before crashes before timeouts before rejections before compile
+ * errors), then fewer earlier fix attempts, then smaller errors (incorrect ones), then the newest.
  */
 export function promisingFailures(records: readonly CandidateRecord[]): CandidateRecord[] {
   const attempts = new Map<string, number>();
@@ -105,7 +108,9 @@ export function promisingFailures(records: readonly CandidateRecord[]): Candidat
       if (r.verdict.status === 'correct') fixed.add(p);
     }
   }
-  return records.filter((r) => r.verdict.status !== 'correct' && r.source !== null && !fixed.has(candidateKey(r))).sort((a, b) => compareFailures(a, b, attempts));
+  return records
+    .filter((r) => r.verdict.status !== 'correct' && r.source !== null && !fixed.has(candidateKey(r)) && (attempts.get(candidateKey(r)) ?? 0) < MAX_FIX_ATTEMPTS)
+    .sort((a, b) => compareFailures(a, b, attempts));
 }
 
 /** The pairs of members to combine, in order: (0,1), (0,2), (1,2), (0,3), (1,3), (2,3), … */

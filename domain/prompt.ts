@@ -34,7 +34,7 @@ const ATTENTION_NOTE = [
 const INSTRUCTIONS: Record<Feedback['instruction'], string> = {
   first: 'Write a correct and fast kernel for this problem.',
   fix: 'Your previous attempt, below, failed verification. Fix the problem the verifier reports, keeping what worked.',
-  faster: 'The kernel below is correct. Make it faster while keeping it correct; its diagnosis says where the time goes.',
+  faster: 'The kernel below is correct. Make it faster while keeping it correct.',
   explore: 'Try a different approach from the attempts so far (another tiling, fusion or algorithm).',
   combine: 'The two correct kernels below take different approaches. Combine their best ideas into one kernel that is faster than both, keeping it correct.',
 };
@@ -104,13 +104,16 @@ export function buildPrompt(problem: Problem, round: number, index: number, feed
     RULES,
   ];
   if (looksLikeAttention(problem.source)) head.push('', ATTENTION_NOTE);
-  const tail = ['', `Task: ${INSTRUCTIONS[feedback.instruction]}`, 'Answer with exactly one ```python code block holding the complete module.'];
+  const diagnosed = feedback.previous !== null && diagnose(feedback.previous.verdict).length > 0 && (feedback.instruction === 'faster' || feedback.instruction === 'combine');
+  const task = INSTRUCTIONS[feedback.instruction] + (diagnosed ? ' The diagnosis under each kernel says where its time goes.' : '');
+  const tail = ['', `Task: ${task}`, 'Answer with exactly one ```python code block holding the complete module.'];
 
   const fixed = head.join('\n').length + tail.join('\n').length;
   let room = charBudget - fixed;
   const sections: string[] = [];
   if (feedback.previous) {
-    const logBudget = Math.max(1500, Math.floor(room * 0.4));
+    // two kernels to combine share what one previous attempt would get
+    const logBudget = Math.max(1500, Math.floor(room * (feedback.instruction === 'combine' && feedback.other ? 0.2 : 0.4)));
     const verdict = describeVerdict(feedback.previous.verdict, logBudget);
     const other = feedback.instruction === 'combine' ? feedback.other : null;
     sections.push('', other ? 'Kernel A:' : feedback.instruction === 'faster' ? 'Kernel to make faster:' : 'Previous attempt:', codeBlock(feedback.previous.source), verdict);

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { diagnose, diagnosisTag } from '../domain/diagnosis.js';
-import { admit, memberPairs, planFromPopulation, promisingFailures, rebuildPopulation } from '../domain/population.js';
+import { MAX_FIX_ATTEMPTS, admit, memberPairs, planFromPopulation, promisingFailures, rebuildPopulation } from '../domain/population.js';
 import { buildPrompt } from '../domain/prompt.js';
 import { describeSignature, kernelSignature, signatureKey } from '../domain/signature.js';
 import { recordCandidate, runRounds, type SearchActivities } from '../domain/strategy.js';
@@ -133,7 +133,7 @@ test('the population keeps the best of each approach, ranked by the interval low
   assert.equal(rebuilt.length, 2, 'a state from before populations: the best and the records that kept their source');
 });
 
-test('the most promising failure: fresh before retried, incorrect with small errors before crashes before compile errors', () => {
+test('the most promising failure: incorrect with small errors before crashes before compile errors, fresh before retried', () => {
   const records = [
     rec(1, 0, failed('compile_error')),
     rec(1, 1, failed('incorrect', 0.5)),
@@ -143,7 +143,9 @@ test('the most promising failure: fresh before retried, incorrect with small err
   ];
   assert.deepEqual(promisingFailures(records).map((r) => r.index), [2, 1, 3, 0], 'no source, no fix');
   const retried = [...records, rec(2, 0, failed('incorrect', 0.2), triton('k', 1), { instruction: 'fix', parents: ['1.2'] })];
-  assert.deepEqual(promisingFailures(retried).map((r) => `${r.round}.${r.index}`), ['2.0', '1.1', '1.3', '1.0', '1.2'], 'a failure already sent back waits behind fresh ones');
+  assert.deepEqual(promisingFailures(retried).map((r) => `${r.round}.${r.index}`), ['2.0', '1.1', '1.2', '1.3', '1.0'], 'a failure already sent back waits behind fresh ones of its kind');
+  const twice = [...retried, rec(3, 0, failed('compile_error'), triton('k', 2), { instruction: 'fix', parents: ['1.2'] })];
+  assert.ok(!promisingFailures(twice).some((r) => r.round === 1 && r.index === 2), `sent back ${MAX_FIX_ATTEMPTS} times: not again`);
   const fixed = [...records, rec(2, 0, correct(1), triton('k', 1), { instruction: 'fix', parents: ['1.2'] })];
   assert.ok(!promisingFailures(fixed).some((r) => r.round === 1 && r.index === 2), 'one whose fix came out correct is done');
 });
@@ -166,6 +168,8 @@ test('the planner: faster with the diagnosis, combine two, fix the most promisin
 
   const faster = buildPrompt(problem, 2, 0, plans[0]!);
   assert.match(faster, /Kernel to make faster:/);
+  assert.match(faster, /Task: .*The diagnosis under each kernel says where its time goes\./);
+  assert.doesNotMatch(buildPrompt(problem, 2, 0, { ...plans[0]!, previous: { source: 'x', verdict: correct(1) } }), /The diagnosis under/, 'no diagnosis, no mention');
   assert.match(faster, /Diagnosis:\n- Your kernel moves 2\.1 TB\/s .*49% of this card's copy rate/);
   assert.match(faster, /95% interval 1\.90–2\.10/);
   const explore = buildPrompt(problem, 2, 1, plans[1]!);
