@@ -34,9 +34,9 @@ const ATTENTION_NOTE = [
 const INSTRUCTIONS: Record<Feedback['instruction'], string> = {
   first: 'Write a correct and fast kernel for this problem.',
   fix: 'Your previous attempt, below, failed verification. Fix the problem the verifier reports, keeping what worked.',
-  faster: 'The kernel below is correct. Make it faster while keeping it correct.',
+  faster: 'The kernel to make faster is correct. Make it faster while keeping it correct.',
   explore: 'Try a different approach from the attempts so far (another tiling, fusion or algorithm).',
-  combine: 'The two correct kernels below take different approaches. Combine their best ideas into one kernel that is faster than both, keeping it correct.',
+  combine: 'Kernel A and Kernel B are correct and take different approaches. Combine their best ideas into one kernel that is faster than both, keeping it correct.',
 };
 
 export function looksLikeAttention(source: string): boolean {
