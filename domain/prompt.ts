@@ -1,5 +1,6 @@
 // Prompt building: pure, so the same text is produced on any worker and can be unit tested.
 import type { Backend, Feedback, Problem, VerdictSummary } from './types.js';
+import { diagnose, diagnosisTag } from './diagnosis.js';
 import { truncateMiddle } from './text.js';
 
 /** Rough budget for one prompt, in characters (about 4 characters a token). */
@@ -34,8 +35,9 @@ const ATTENTION_NOTE = [
 const INSTRUCTIONS: Record<Feedback['instruction'], string> = {
   first: 'Write a correct and fast kernel for this problem.',
   fix: 'Your previous attempt, below, failed verification. Fix the problem the verifier reports, keeping what worked.',
-  faster: 'The best kernel so far, below, is correct. Make it faster while keeping it correct.',
+  faster: 'The kernel to make faster is correct. Make it faster while keeping it correct.',
   explore: 'Try a different approach from the attempts so far (another tiling, fusion or algorithm).',
+  combine: 'Kernel A and Kernel B are correct and take different approaches. Combine their best ideas into one kernel that is faster than both, keeping it correct.',
 };
 
 export function looksLikeAttention(source: string): boolean {
@@ -45,7 +47,8 @@ export function looksLikeAttention(source: string): boolean {
 /** One line describing a verdict, for the history summary. */
 export function verdictLine(v: VerdictSummary): string {
   const first = v.message.split('\n')[0] ?? '';
-  const s = v.timing?.meaningful && v.timing.speedupVsEager ? ` (${v.timing.speedupVsEager.toFixed(2)}x vs eager)` : '';
+  const tag = diagnosisTag(v);
+  const s = v.timing?.meaningful && v.timing.speedupVsEager ? ` (${v.timing.speedupVsEager.toFixed(2)}x vs eager${tag ? `; ${tag}` : ''})` : '';
   return `${v.status}${s}: ${first.slice(0, 200)}`;
 }
 
@@ -62,8 +65,11 @@ function describeVerdict(v: VerdictSummary, budget: number): string {
   const t = v.timing;
   if (t?.meaningful) {
     const flex = t.speedupVsFlex ? `, ${fmt(t.speedupVsFlex)}x vs FlexAttention` : '';
-    lines.push(`Speed: ${fmt(t.candidateMs)} ms; ${fmt(t.speedupVsEager)}x vs eager PyTorch, ${fmt(t.speedupVsCompile)}x vs torch.compile${flex}.`);
+    const iv = t.speedupVsEagerInterval ? ` (95% interval ${fmt(t.speedupVsEagerInterval[0])}–${fmt(t.speedupVsEagerInterval[1])})` : '';
+    lines.push(`Speed: ${fmt(t.candidateMs)} ms; ${fmt(t.speedupVsEager)}x vs eager PyTorch${iv}, ${fmt(t.speedupVsCompile)}x vs torch.compile${flex}.`);
   }
+  const diagnosis = diagnose(v);
+  if (diagnosis.length > 0) lines.push('Diagnosis:', ...diagnosis.map((d) => `- ${d}`));
   return lines.join('\n');
 }
 
@@ -99,16 +105,26 @@ export function buildPrompt(problem: Problem, round: number, index: number, feed
     RULES,
   ];
   if (looksLikeAttention(problem.source)) head.push('', ATTENTION_NOTE);
-  const tail = ['', `Task: ${INSTRUCTIONS[feedback.instruction]}`, 'Answer with exactly one ```python code block holding the complete module.'];
+  const diagnosed = feedback.previous !== null && diagnose(feedback.previous.verdict).length > 0 && (feedback.instruction === 'faster' || feedback.instruction === 'combine');
+  const task = INSTRUCTIONS[feedback.instruction] + (diagnosed ? ' The diagnosis under each kernel says where its time goes.' : '');
+  const tail = ['', `Task: ${task}`, 'Answer with exactly one ```python code block holding the complete module.'];
 
   const fixed = head.join('\n').length + tail.join('\n').length;
   let room = charBudget - fixed;
   const sections: string[] = [];
   if (feedback.previous) {
-    const logBudget = Math.max(1500, Math.floor(room * 0.4));
+    // two kernels to combine share what one previous attempt would get
+    const logBudget = Math.max(1500, Math.floor(room * (feedback.instruction === 'combine' && feedback.other ? 0.2 : 0.4)));
     const verdict = describeVerdict(feedback.previous.verdict, logBudget);
-    sections.push('', 'Previous attempt:', codeBlock(feedback.previous.source), verdict);
+    const other = feedback.instruction === 'combine' ? feedback.other : null;
+    sections.push('', other ? 'Kernel A:' : feedback.instruction === 'faster' ? 'Kernel to make faster:' : 'Previous attempt:', codeBlock(feedback.previous.source), verdict);
+    if (other) sections.push('', 'Kernel B:', codeBlock(other.source), describeVerdict(other.verdict, logBudget));
     room -= sections.join('\n').length;
+  }
+  if (feedback.approaches && feedback.approaches.length > 0 && feedback.instruction === 'explore') {
+    const text = ['', 'Approaches the search already keeps (do something different from all of them):', ...feedback.approaches.map((a) => `- ${a}`)].join('\n');
+    sections.push(text);
+    room -= text.length;
   }
   const best = feedback.best;
   if (best && best.source !== feedback.previous?.source) {

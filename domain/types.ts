@@ -113,8 +113,10 @@ export interface VerdictSummary {
 export interface CandidateRecord {
   round: number;
   index: number;
-  /** What this candidate was asked to do (fix, faster, explore). */
+  /** What this candidate was asked to do (fix, faster, explore, combine). */
   instruction: Instruction;
+  /** The candidates its prompt followed up on, as "round.index" (a fix's failure, the kernels it combined). */
+  parents?: string[];
   /** Candidate source; dropped from records carried over continue-as-new except for the best. */
   source: string | null;
   verdict: VerdictSummary;
@@ -124,7 +126,7 @@ export interface CandidateRecord {
   artifacts: Record<string, string>;
 }
 
-export type Instruction = 'first' | 'fix' | 'faster' | 'explore';
+export type Instruction = 'first' | 'fix' | 'faster' | 'explore' | 'combine';
 
 /** The slice of past work that the next prompt is built from. */
 export interface Feedback {
@@ -134,6 +136,22 @@ export interface Feedback {
   best: { source: string; speedupVsEager: number | null; speedupVsCompile: number | null } | null;
   /** One line each for other recent attempts, newest first. */
   recent: string[];
+  /** For 'combine': the second correct kernel whose ideas are to be merged with `previous`. */
+  other?: { source: string; verdict: VerdictSummary } | null;
+  /** The approaches the population already holds (domain/signature.ts), for 'explore' to avoid. */
+  approaches?: string[];
+  /** The candidates this prompt follows up on, as "round.index"; copied into the candidate's record. */
+  parents?: string[];
+}
+
+/** One kernel of the search's population (domain/population.ts): a correct kernel of its own approach. */
+export interface PopulationMember {
+  round: number;
+  index: number;
+  source: string;
+  /** Its signature key (domain/signature.ts). */
+  signature: string;
+  verdict: VerdictSummary;
 }
 
 export interface GenerateRequest {

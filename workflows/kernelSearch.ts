@@ -25,13 +25,16 @@ import { problemKeyOf } from '../domain/problemKey.js';
 import { errorLine, truncateMiddle } from '../domain/text.js';
 import { MAX_EXTENSION_MS, MAX_TOTAL_BUDGET_MS, SEARCH_ATTRIBUTES, VERIFY_ACTIVITY_SLACK_S, verificationLimitS } from '../domain/defaults.js';
 import { formatDuration } from '../domain/duration.js';
-import { planRound } from '../domain/feedback.js';
-import { formatSpeedup, isBetter, rankingSpeedup, speedup } from '../domain/ranking.js';
+import { formatSpeedup, rankingSpeedup, speedup } from '../domain/ranking.js';
 import { STOP_REASON_TEXT, finalStatus, type SearchStatusValue } from '../domain/searchStatus.js';
+import { planNext, recordCandidate, runCandidate as runCandidateWith } from '../domain/strategy.js';
 import type {
   BestKernel,
+  GenerateRequest,
+  VerifyRequest,
   CandidateRecord,
   Feedback,
+  PopulationMember,
   SearchInput,
   SearchResult,
   SearchStatus,
@@ -68,11 +71,15 @@ export interface CarriedState {
   records: CandidateRecord[];
   best: BestKernel | null;
   tokens: number;
+  /** The top correct kernels of distinct approaches (domain/population.ts); absent in states from before it. */
+  population?: PopulationMember[];
 }
 
 const KEEP_SOURCES_OF_LAST = 16;
 /** Verdicts listed in the current details. */
 const DETAIL_VERDICTS = 5;
+/** Rounds planned from the population (domain/population.ts) instead of planRound; histories from before plan the old way. */
+const POPULATION_PATCH = 'population-planning';
 /** Verifier messages in the status query and the result: head and tail, where the error itself is. */
 const RECENT_MESSAGE_CHARS = 1200;
 /** Wait after a round in which every candidate failed for infrastructure reasons, doubling up to the cap. */
@@ -171,10 +178,9 @@ export async function kernelSearch(input: SearchInput, carried?: CarriedState): 
   }
 
   function record(rec: CandidateRecord): void {
-    state.records.push(rec);
     state.tokens += rec.tokens;
-    if (rec.source !== null && isBetter(rec.verdict, state.best?.verdict)) {
-      state.best = { round: rec.round, index: rec.index, source: rec.source, verdict: rec.verdict };
+    // appends the record; updates the best kernel and the population
+    if (recordCandidate(state, rec)) {
       const s = speedup(rec.verdict);
       if (s !== null) upsertSearchAttributes([{ key: bestSpeedupKey, value: s }]);
     }
@@ -182,18 +188,11 @@ export async function kernelSearch(input: SearchInput, carried?: CarriedState): 
   }
 
   async function runCandidate(round: number, index: number, feedback: Feedback): Promise<void> {
-    const where = `round ${round} · candidate ${index}`;
-    const generated = await generateWith(`${where} · generate (${feedback.instruction})`)({ searchId, ...problemArg(), round, index, model: options.model, feedback });
-    const tokens = generated.tokens.prompt + generated.tokens.completion;
-    const atMs = () => Date.now() - state.startedAtMs;
-    if (generated.source === null) {
-      const verdict: VerdictSummary = { status: 'compile_error', message: 'The reply held no ```python code block with a ModelNew module.', correctness: null, timing: null, cheats: [], gpu: null, artifactKey: null };
-      record({ round, index, instruction: feedback.instruction, source: null, verdict, atMs: atMs(), tokens, artifacts: generated.artifacts });
-      return;
-    }
-    const verdict = await verifyWith(`${where} · verify (${feedback.instruction})`)({ searchId, ...problemArg(), round, index, candidateSource: generated.source, timeoutS: options.verifyTimeoutS });
-    record({ round, index, instruction: feedback.instruction, source: generated.source, verdict, atMs: atMs(), tokens, artifacts: generated.artifacts });
-    log.info('candidate verified', { round, index, status: verdict.status });
+    const ctx = { searchId, problem: problemArg(), model: options.model, verifyTimeoutS: options.verifyTimeoutS, startedAtMs: state.startedAtMs, now: () => Date.now() };
+    const acts = { generate: (req: GenerateRequest, summary: string) => generateWith(summary)(req), verify: (req: VerifyRequest, summary: string) => verifyWith(summary)(req) };
+    const rec = await runCandidateWith(acts, ctx, round, index, feedback);
+    record(rec);
+    if (rec.source !== null) log.info('candidate verified', { round, index, status: rec.verdict.status });
   }
 
   /** Runs one round inside its own cancellation scope; the deadline or a stop cancels what is in flight. */
@@ -201,7 +200,7 @@ export async function kernelSearch(input: SearchInput, carried?: CarriedState): 
     state.round += 1;
     const round = state.round;
     const remaining = options.maxCandidates > 0 ? options.maxCandidates - state.candidatesStarted : options.width;
-    const plans = planRound(state.records, state.best, Math.min(options.width, remaining));
+    const plans = planNext(state, round, Math.min(options.width, remaining), patched(POPULATION_PATCH) ? 'population' : 'classic');
     state.candidatesStarted += plans.length;
     updateDetails();
 
