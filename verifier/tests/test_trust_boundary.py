@@ -44,7 +44,10 @@ def test_forged_path_and_fifo_do_not_block_the_parent():
     v = verify("elementwise_add", "forge_channel_fifo", timeout_s=120)
     assert time.monotonic() - t < 60
     assert v["status"] == "runtime_error", v["message"]
-    assert "protocol violation" in v["message"] and "not a regular file" in v["message"]
+    # where the confinement keeps the candidate from placing its FIFO at the results' path, the parent finds
+    # no results file instead: either way it does not block and the verdict is the candidate's fault
+    assert "protocol violation" in v["message"]
+    assert "not a regular file" in v["message"] or "No such file" in v["message"], v["message"]
 
 
 @pytest.mark.parametrize("cand,why", [("forge_channel_flood", "more calls of forward"),
