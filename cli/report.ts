@@ -109,10 +109,8 @@ export async function reportKind(client: Client, name: string, kind?: 'audit' | 
   if (!(await exists(auditWorkflowId(name)))) return 'campaign';
   let campaign = await exists(campaignWorkflowId(name));
   if (!campaign) {
-    for await (const _ of client.workflow.list({ query: `${SEARCH_ATTRIBUTES.campaign.name} = '${name.replace(/'/g, "\\'")}' AND WorkflowType = 'kernelSearch'`, pageSize: 1 })) {
-      campaign = true;
-      break;
-    }
+    const searches = client.workflow.list({ query: `${SEARCH_ATTRIBUTES.campaign.name} = '${name.replace(/'/g, "\\'")}' AND WorkflowType = 'kernelSearch'`, pageSize: 1 })[Symbol.asyncIterator]();
+    campaign = !(await searches.next()).done;
   }
   if (campaign) throw new Error(`both an audit and a campaign are named "${name}": say which with --kind audit or --kind campaign`);
   return 'audit';

@@ -199,7 +199,6 @@ function esc(s: string): string {
 const anchor = (r: AuditRow) => `k-${r.kernelId.replace(/[^A-Za-z0-9_-]/g, '_')}`;
 
 export function renderAuditHtml(data: AuditReportData): string {
-  const s = data.summary;
   const rows = data.rows
     .map((r) => {
       const v = r.verdict;
