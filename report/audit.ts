@@ -133,7 +133,9 @@ export function speedupText(v: VerdictSummary): string | null {
 
 /** The verdict as a person reads it, one line a fact: what `kernel-search verify` prints. */
 export function verdictLines(v: VerdictSummary, opts: { file: string; problemId: string; source: string | null }): string[] {
-  const out = [`${opts.file} on ${opts.problemId}: ${verdictInWords(v).toUpperCase()} (${v.status})`];
+  // "HOLDS UP: correct, no cheat found": the head in capitals, cheat class names as the verifier spells them
+  const [head, ...rest] = verdictInWords(v).split(': ');
+  const out = [`${opts.file} on ${opts.problemId}: ${head!.toUpperCase()}${rest.length > 0 ? `: ${rest.join(': ')}` : ''} (${v.status})`];
   if (v.status !== 'correct') out.push(`why: ${errorLine(v.message, 400)}`);
   for (const c of v.cheats) out.push(`cheat ${c.class}: ${c.evidence}`);
   const where = v.status === 'correct' ? null : sourceLocation(v.message, opts.source);

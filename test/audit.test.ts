@@ -183,7 +183,7 @@ test('a terminated audit resumes: kernels judged before keep their verdicts, the
 test('verify judges one kernel through the workers and prints the verdict as a person reads it', async () => {
   const ok = await env.cli(['verify', '--problem', vproblem('elementwise_add'), '--kernel', vcandidate('add_correct')]);
   assert.equal(ok.exitCode, 0, ok.stderr);
-  assert.match(ok.stdout, /add_correct\.py on elementwise_add: HOLDS UP: CORRECT, NO CHEAT FOUND \(correct\)/);
+  assert.match(ok.stdout, /add_correct\.py on elementwise_add: HOLDS UP: correct, no cheat found \(correct\)/);
   assert.match(ok.stdout, /correctness: 3 of 3 trials passed; max abs error 0/);
   assert.match(ok.stdout, /timing: not meaningful on this verifier/);
   assert.match(ok.stdout, /full verdict: .*verdict\.json/);
@@ -192,7 +192,7 @@ test('verify judges one kernel through the workers and prints the verdict as a p
   writeFileSync(syntax, SYNTAX_ERROR_KERNEL);
   const broken = await env.cli(['verify', '--problem', problemFile('vector_add'), '--kernel', syntax]);
   assert.equal(broken.exitCode, 3, broken.stderr);
-  assert.match(broken.stdout, /DOES NOT HOLD UP: DOES NOT COMPILE OR IMPORT \(compile_error\)/);
+  assert.match(broken.stdout, /DOES NOT HOLD UP: does not compile or import \(compile_error\)/);
   assert.match(broken.stdout, /why: .*SyntaxError/);
   assert.match(broken.stdout, /where: .*broken_kernel\.py:13: return out \+/);
 
