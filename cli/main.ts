@@ -16,7 +16,7 @@ import { errorLine } from '../domain/text.js';
 import type { SearchInput, SearchResult, SearchStatus } from '../domain/types.js';
 import { hasConfiguredEndpoint, resolveEndpoint } from '../infra/endpoint.js';
 import { REPO_ROOT } from '../infra/paths.js';
-import { connectOrExplain, ensureSearchAttributes, resolveTemporalTarget, shortError, workflowUrl, type TemporalTarget } from '../infra/temporal.js';
+import { connectOrExplain, ensureSearchAttributes, portIsOpen, resolveTemporalTarget, shortError, workflowUrl, type TemporalTarget } from '../infra/temporal.js';
 import { ScriptedModel } from '../scripted-model/server.js';
 import { connectWorker, installWorkerLogging } from '../workers/connection.js';
 import { createGpuWorker, resolveGpuSlots } from '../workers/gpu.js';
@@ -25,7 +25,10 @@ import { extendBudgetUpdate, statusQuery, stopSignal } from '../workflows/defini
 import { checkEndpoint, scriptedProblemsAt } from './endpointCheck.js';
 import { describeInputs, isAttentionSpec, loadProblem, loadProblems, parseBackend } from './problem.js';
 import { connectedGpuSlots, runCampaign, resumeCampaign } from './campaigns.js';
-import { writeReport } from './report.js';
+import { reportKind, writeReport } from './report.js';
+import { auditInputOf, resumeAudit, runAudit, verifyOnce } from './audits.js';
+import { writeAuditReport } from './auditReport.js';
+import { MAX_KERNEL_CHARS, readKernelSet } from './kernelSet.js';
 import { selectFile, selectFolderWithSkipped, selectKernelBench, type ProblemRef } from './suites.js';
 import { startLine, startSearch, watchSearch } from './searches.js';
 import { cpuSlots, DEFAULT_REPLIES_DIR, devScriptedModelUrl, startStack } from './stack.js';
@@ -41,8 +44,13 @@ Usage:
   kernel-search problems (--problem FILE… | --problems DIR | --kernelbench PATH --suite SPEC) [--json]
   kernel-search campaign --name NAME (--problem FILE… | --problems DIR | --kernelbench PATH --suite SPEC)
                     [--concurrency N] [--budget 15m] [--width 4] [--detach] [run's options but --fresh]
+  kernel-search verify --problem FILE --kernel FILE [--backend triton|cuda] [--json]
+                    [--verifier auto|cpu|cuda] [--gpu-queue Q]
+  kernel-search audit --name NAME (--problem FILE… | --problems DIR | --kernelbench PATH --suite SPEC)
+                    --kernels DIR|FILE.jsonl [--backend triton|cuda] [--concurrency N] [--gpu-queue Q]
+                    [--json] [--detach]
   kernel-search resume NAME [--concurrency N] [--json] [--detach]
-  kernel-search report NAME [--out DIR]
+  kernel-search report NAME [--out DIR] [--kind audit|campaign]
   kernel-search status ID [--json]
   kernel-search stop ID [--reason TEXT]
   kernel-search extend ID DURATION
@@ -58,8 +66,9 @@ existing cluster instead of the embedded server; NVIDIA_API_KEY for NVIDIA NIM (
 OPENAI_BASE_URL + OPENAI_API_KEY for any OpenAI-compatible endpoint; KS_MODEL for the default model;
 KS_TEMPORAL_PORT / KS_TEMPORAL_UI_PORT for the embedded server's ports; KS_DATA_DIR moves .data.
 
-Exit status: 0 done (run: solved), 3 run ended unsolved, 1 failed (a search or a campaign's search
-failed, or an unexpected error), 2 bad input (nothing started), 130 interrupted (the search goes on).`;
+Exit status: 0 done (run: solved; verify: the kernel holds up), 3 run ended unsolved (verify: the
+kernel does not hold up), 1 failed (a search, a campaign's search or an audit's verification failed,
+or an unexpected error), 2 bad input (nothing started), 130 interrupted (the search goes on).`;
 
 class UsageError extends Error {}
 
@@ -71,8 +80,10 @@ const COMMAND_HELP: Record<string, string> = {
   run: 'Starts a search for one problem and watches it. The same problem and options give the same search id: a search still running is attached to, a finished one shows its result; --fresh starts a new search with a new id. Ctrl-C stops watching; the search goes on. Exit 0 solved, 3 unsolved, 1 failed, 2 bad input.',
   problems: 'Lists what a selection holds, each file checked (parsed, not run). A folder skips attention variant specs in its subfolders (they are not problems) and says so.',
   campaign: 'One search per problem as child workflows, at most --concurrency at once (default: the GPU slots connected). Submitting it again starts no duplicates.',
-  resume: 'Runs again the searches of a campaign that failed or were terminated; finished ones are kept.',
-  report: 'Writes report.html, report.json and report.csv of a campaign (default folder reports/NAME).',
+  verify: 'Judges one kernel against one problem through the GPU worker path, no model: status, why and where in the source, correctness, timing with its 95% interval, speedups, % of speed of light. Uses TEMPORAL_ADDRESS\'s workers when set, else the embedded server of a running `dev`, else starts the embedded stack for this one check. Exit 0 holds up, 3 does not (wrong, cheating, crashing…), 1 not judged, 2 bad input.',
+  audit: 'Verification only, no model: every kernel of --kernels (a folder of modules named by problem id or KernelBench-style level<N>/<number>_*.py, or a JSONL file of {"problem", "source"} lines) is judged against its problem, as durable workflows over the connected GPU slots. Kernels that match no problem and problems with no kernel are listed. Submitting it again judges only what failed, was terminated or changed. See docs/audit.md.',
+  resume: 'Runs again the searches of a campaign (or the verifications of an audit) that failed or were terminated; finished ones are kept.',
+  report: 'Writes report.html, report.json and report.csv of a campaign or an audit (default folder reports/NAME); --kind picks when both have the name.',
   status: 'Where a search stands, how it ended (or why it failed), its recent verdicts and its UI link.',
   stop: 'Graceful stop: in-flight candidates are cancelled, the best kernel so far is the result.',
   extend: 'Moves the deadline of a running search by a positive duration (at most 24h at a time, 7 days in all).',
@@ -122,6 +133,10 @@ async function main(argv: string[]): Promise<number> {
       return problems(rest);
     case 'campaign':
       return campaignCommand(rest);
+    case 'verify':
+      return verify(rest);
+    case 'audit':
+      return auditCommand(rest);
     case 'resume':
       return resume(rest);
     case 'report':
@@ -624,23 +639,116 @@ async function resume(argv: string[]): Promise<number> {
   const concurrency = values.concurrency === undefined ? undefined : positiveInt(values.concurrency, '--concurrency', 1);
   const target = resolveTemporalTarget();
   const client = await clientFor(target);
-  return resumeCampaign(client, target, positionals[0]!, { json: values.json === true, detach: values.detach === true, log }, concurrency).catch((err: unknown) => {
-    throw new UsageError(shortError(err));
+  const out = { json: values.json === true, detach: values.detach === true, log };
+  const name = positionals[0]!;
+  return resumeCampaign(client, target, name, out, concurrency).catch(async (err: unknown) => {
+    // not a campaign: an audit of that name, if there is one
+    if (!/^no campaign named/.test(shortError(err)) || !(await auditInputOf(client, name))) throw new UsageError(shortError(err));
+    return resumeAudit(client, target, name, out, concurrency);
   });
 }
 
 async function report(argv: string[]): Promise<number> {
-  const { values, positionals } = args(argv, { out: { type: 'string' } }, 1);
+  const { values, positionals } = args(argv, { out: { type: 'string' }, kind: { type: 'string' } }, 1);
   const name = positionals[0]!;
+  if (values.kind !== undefined && values.kind !== 'audit' && values.kind !== 'campaign') throw new UsageError(`--kind must be audit or campaign, got "${values.kind}"`);
   const outDir = path.resolve(values.out ?? path.join('reports', name));
   const target = resolveTemporalTarget();
   const client = await clientFor(target);
+  const kind = await reportKind(client, name, values.kind).catch((err: unknown) => {
+    throw new UsageError(shortError(err));
+  });
+  if (kind === 'audit') {
+    const written = await writeAuditReport(client, target, name, outDir).catch((err: unknown) => {
+      throw new UsageError(shortError(err));
+    });
+    log(`report of audit ${name} (${written.kernels} kernels): ${written.summaryLine}`);
+    for (const f of written.files) process.stdout.write(`${f}\n`);
+    return 0;
+  }
   const { files, problems } = await writeReport(client, target, name, outDir).catch((err: unknown) => {
     throw new UsageError(shortError(err));
   });
   log(`report of campaign ${name} (${problems} problems):`);
   for (const f of files) process.stdout.write(`${f}\n`);
   return 0;
+}
+
+// ── verify / audit: verification only, no model ─────────────────────────────────────────────────
+const AUDIT_RUN_OPTIONS = { backend: { type: 'string' }, 'gpu-queue': { type: 'string' }, json: { type: 'boolean' } } as const;
+
+function auditOptions(values: Record<string, unknown>) {
+  return { gpuTaskQueue: (values['gpu-queue'] as string | undefined) ?? DEFAULT_SEARCH_OPTIONS.gpuTaskQueue, verifyTimeoutS: DEFAULT_SEARCH_OPTIONS.verifyTimeoutS };
+}
+
+function readKernelFile(file: string): string {
+  let text;
+  try {
+    text = readFileSync(path.resolve(file), 'utf8');
+  } catch {
+    throw new UsageError(`kernel file not found: ${file}`);
+  }
+  if (text.trim() === '') throw new UsageError(`kernel file ${file} is empty`);
+  if (text.length > MAX_KERNEL_CHARS) throw new UsageError(`kernel file ${file} is larger than ${MAX_KERNEL_CHARS / 1000} KB: not a kernel module`);
+  return text;
+}
+
+async function verify(argv: string[]): Promise<number> {
+  const { values } = args(argv, { ...AUDIT_RUN_OPTIONS, problem: { type: 'string' }, kernel: { type: 'string' }, verifier: { type: 'string' } });
+  if (!values.problem || !values.kernel) throw new UsageError('verify needs --problem FILE and --kernel FILE');
+  const verifier = values.verifier ?? 'auto';
+  if (verifier !== 'auto' && verifier !== 'cpu' && verifier !== 'cuda') throw new UsageError(`--verifier must be auto, cpu or cuda, got "${verifier}"`);
+  const source = readKernelFile(values.kernel);
+  const problem = await loadProblem(values.problem, backendArg(values)).catch((err: unknown) => {
+    throw new UsageError(shortError(err));
+  });
+  const options = auditOptions(values);
+  const target = resolveTemporalTarget();
+  const [host, port] = target.address.split(':') as [string, string];
+  // A `dev` of this checkout already serves the embedded address: use it and its workers.
+  let stack: Awaited<ReturnType<typeof startStack>> | null = null;
+  if (target.embedded && !(await portIsOpen(host, Number(port)))) {
+    installWorkerLogging('ERROR');
+    stack = await startStack({ verifier, gpuTaskQueue: options.gpuTaskQueue, verificationOnly: true, log: values.json ? () => undefined : log });
+  } else if (values.verifier !== undefined) {
+    log(`--verifier applies only to the embedded stack this command starts; the workers at ${target.address} use their own`);
+  }
+  try {
+    const client = await clientFor(target);
+    if (!stack) await warnWithoutGpuWorkers(client, options.gpuTaskQueue);
+    return await verifyOnce(client, target, { problem, kernelFile: values.kernel, source, options }, { json: values.json === true, log });
+  } finally {
+    await stack?.stop();
+  }
+}
+
+async function auditCommand(argv: string[]): Promise<number> {
+  const { values } = args(argv, { ...SELECTION_OPTIONS, ...AUDIT_RUN_OPTIONS, name: { type: 'string' }, kernels: { type: 'string' }, concurrency: { type: 'string' }, detach: { type: 'boolean' } });
+  if (!values.name || !/^[A-Za-z0-9._-]+$/.test(values.name)) throw new UsageError('--name NAME is required (letters, digits, . _ -)');
+  if (!values.kernels) throw new UsageError('--kernels DIR|FILE.jsonl is required: the kernels to judge');
+  const refs = selection(values);
+  const kernelsPath = path.resolve(values.kernels);
+  let set;
+  try {
+    set = readKernelSet(kernelsPath, refs);
+  } catch (err) {
+    throw new UsageError(shortError(err));
+  }
+  for (const u of set.unmatched) log(`not verified: ${u.file}: ${u.reason}`);
+  if (set.problemsWithoutKernel.length > 0) log(`${set.problemsWithoutKernel.length} problem(s) with no kernel: ${set.problemsWithoutKernel.join(', ')}`);
+  if (set.ignored.length > 0) log(`ignored ${set.ignored.length} file(s) that are not .py modules: ${set.ignored.slice(0, 10).join(', ')}${set.ignored.length > 10 ? ', …' : ''}`);
+  if (set.kernels.length === 0) throw new UsageError(`no kernel in ${values.kernels} matches a problem of the selection (naming rules: docs/audit.md)`);
+  const claimed = new Set(set.kernels.map((k) => k.problemId));
+  const problemsLoaded = await loadSelection(values, refs.filter((r) => claimed.has(r.id)));
+  const concurrency = values.concurrency === undefined ? undefined : positiveInt(values.concurrency, '--concurrency', 1);
+  const target = resolveTemporalTarget();
+  const client = await clientFor(target);
+  return runAudit(
+    client,
+    target,
+    { name: values.name, kernelsPath, problems: problemsLoaded, kernels: set.kernels, unmatched: set.unmatched, problemsWithoutKernel: set.problemsWithoutKernel, options: auditOptions(values), concurrency },
+    { json: values.json === true, detach: values.detach === true, log },
+  );
 }
 
 // ── workers and the scripted model as their own processes ──────────────────────────────────────

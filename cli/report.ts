@@ -1,10 +1,11 @@
 // `kernel-search report CAMPAIGN`: gathers the campaign's searches from Temporal and writes
-// report.html, report.json and report.csv.
+// report.html, report.json and report.csv. An audit's report is cli/auditReport.ts (reportKind tells them apart).
 import type { Client } from '@temporalio/client';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { SEARCH_ATTRIBUTES } from '../domain/defaults.js';
+import { auditWorkflowId } from '../domain/audit.js';
 import { campaignWorkflowId } from '../domain/ids.js';
 import type { ProblemOutcome } from '../domain/metrics.js';
 import type { CampaignInput, SearchInput, SearchResult } from '../domain/types.js';
@@ -96,4 +97,21 @@ export async function writeReport(client: Client, target: TemporalTarget, campai
   ] as const;
   for (const [file, text] of files) writeFileSync(file, text);
   return { files: files.map(([f]) => f), problems: outcomes.length };
+}
+
+/**
+ * Whether `report NAME` means an audit or a campaign: an audit has its workflow `audit-NAME`; a campaign
+ * its workflow `campaign-NAME` or searches tagged with the name (`run --campaign`). Both: `--kind` decides.
+ */
+export async function reportKind(client: Client, name: string, kind?: 'audit' | 'campaign'): Promise<'audit' | 'campaign'> {
+  if (kind) return kind;
+  const exists = (id: string) => client.workflow.getHandle(id).describe().then(() => true, () => false);
+  if (!(await exists(auditWorkflowId(name)))) return 'campaign';
+  let campaign = await exists(campaignWorkflowId(name));
+  if (!campaign) {
+    const searches = client.workflow.list({ query: `${SEARCH_ATTRIBUTES.campaign.name} = '${name.replace(/'/g, "\\'")}' AND WorkflowType = 'kernelSearch'`, pageSize: 1 })[Symbol.asyncIterator]();
+    campaign = !(await searches.next()).done;
+  }
+  if (campaign) throw new Error(`both an audit and a campaign are named "${name}": say which with --kind audit or --kind campaign`);
+  return 'audit';
 }

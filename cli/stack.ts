@@ -24,6 +24,8 @@ export interface StackOptions {
   /** Use the scripted model even when an endpoint is configured. */
   forceScripted?: boolean;
   repliesDirs?: string[];
+  /** `verify`: no scripted model (an audit never generates); the orchestrator keeps the configured endpoint for any search it resumes. */
+  verificationOnly?: boolean;
   log: (line: string) => void;
 }
 
@@ -51,7 +53,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
 
     let scripted: ScriptedModel | null = null;
     let endpoint = resolveEndpoint();
-    if (opts.forceScripted || !hasConfiguredEndpoint()) {
+    if (!opts.verificationOnly && (opts.forceScripted || !hasConfiguredEndpoint())) {
       scripted = await new ScriptedModel({ repliesDirs: opts.repliesDirs ?? [DEFAULT_REPLIES_DIR] }).start();
       stops.push(() => scripted!.stop());
       // Where the workers' scripted model is, for a `run` or `campaign` from another shell to ask which problems it can answer.
@@ -61,7 +63,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       stops.push(() => Promise.resolve(rmSync(note, { force: true })));
       endpoint = { baseURL: scripted.url, apiKey: 'scripted', defaultModel: 'scripted-deepseek-r1', keySource: 'none' };
       opts.log(`no model endpoint configured (NVIDIA_API_KEY / OPENAI_BASE_URL): using the SCRIPTED model at ${scripted.url}, which plays back canned replies`);
-    } else {
+    } else if (!opts.verificationOnly) {
       opts.log(`model endpoint: ${endpoint.baseURL} (default model ${endpoint.defaultModel})`);
     }
 

@@ -1,7 +1,7 @@
-// The orchestrator worker: runs the kernelSearch and campaign workflows, the generateKernel activity
-// and the campaign's describeSearch (CPU only).
+// The orchestrator worker: runs the kernelSearch, campaign and audit workflows, the generateKernel
+// activity and the campaign's and audit's describe activities (CPU only).
 import { Worker, type NativeConnection } from '@temporalio/worker';
-import { createCampaignActivities, createGenerationActivities } from '../activities/index.js';
+import { createAuditActivities, createCampaignActivities, createGenerationActivities } from '../activities/index.js';
 import { ORCHESTRATOR_TASK_QUEUE } from '../domain/defaults.js';
 import type { Endpoint } from '../infra/endpoint.js';
 import { WORKFLOWS_PATH } from '../infra/paths.js';
@@ -19,7 +19,7 @@ export function createOrchestratorWorker(opts: OrchestratorWorkerOptions): Promi
     namespace: opts.namespace,
     taskQueue: opts.taskQueue ?? ORCHESTRATOR_TASK_QUEUE,
     workflowsPath: WORKFLOWS_PATH,
-    activities: { ...createGenerationActivities(opts.endpoint), ...createCampaignActivities() },
+    activities: { ...createGenerationActivities(opts.endpoint), ...createCampaignActivities(), ...createAuditActivities() },
     // Generation is I/O-bound waiting on the model: many may run at once.
     maxConcurrentActivityTaskExecutions: 64,
   });
