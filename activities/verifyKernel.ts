@@ -12,7 +12,7 @@ import { verifierPython } from '../infra/paths.js';
 import { ArtifactStore } from './artifacts.js';
 import { problemOf } from './problemSource.js';
 import { SlotPool } from './slots.js';
-import { VerifierServices, type VerifierDevice } from './verifierService.js';
+import { VerifierServices, gpuOfSlot, type VerifierDevice } from './verifierService.js';
 
 export type { VerifierDevice };
 
@@ -30,6 +30,8 @@ export function createVerificationActivities(config: VerificationConfig) {
   const pool = new SlotPool(config.slots);
   const store = config.store ?? new ArtifactStore();
   const services = new VerifierServices(config.python ?? verifierPython(), config.device);
+  /** Slots that share each slot's GPU (`--per-gpu`): a slot held t seconds costs t / shares of the card. */
+  const shares = (slot: string) => (config.device === 'cuda' ? config.slots.filter((s) => gpuOfSlot(s) === gpuOfSlot(slot)).length : 1);
 
   async function verifyKernel(req: VerifyRequest): Promise<VerdictSummary> {
     const ctx = Context.current();
@@ -55,10 +57,13 @@ export function createVerificationActivities(config: VerificationConfig) {
       const verdict = parsed.data;
       const artifactKey = await store.put(ArtifactStore.keyFor(req.searchId, req.round, req.index, 'verdict.json'), JSON.stringify(verdict, null, 2));
       // Which slot ran it and when: the record that scheduling across GPUs is checked against.
-      await store.put(ArtifactStore.keyFor(req.searchId, req.round, req.index, 'slot.json'), JSON.stringify({ slot, device: config.device, startedAtMs, endedAtMs: Date.now() }));
+      const endedAtMs = Date.now();
+      await store.put(ArtifactStore.keyFor(req.searchId, req.round, req.index, 'slot.json'), JSON.stringify({ slot, device: config.device, startedAtMs, endedAtMs }));
       if (isConfigurationError(verdict)) throw ApplicationFailure.nonRetryable(`the verifier on ${config.device} cannot run this search: ${verdict.message}`, 'VerifierConfiguration');
       if (verdict.status === 'infra_error') throw ApplicationFailure.retryable(`verifier infrastructure error: ${verdict.message}`, 'VerifierInfra');
-      return summarizeVerdict(verdict, artifactKey);
+      // Measured here, around the slot, with one clock: what the search occupied of the card (the verifier's
+      // own stage times leave out its queueing, process start and the baselines' share).
+      return { ...summarizeVerdict(verdict, artifactKey), gpuSeconds: (endedAtMs - startedAtMs) / 1000 / shares(slot) };
     } finally {
       clearInterval(heartbeat);
       pool.release(slot);
