@@ -26,12 +26,15 @@ export interface VerificationConfig {
 
 const HEARTBEAT_MS = 2000;
 
+/** The slots that share `slot`'s GPU (`--per-gpu`): a slot held t seconds costs t / this of the card. A CPU lane is its own. */
+export function slotShares(device: VerifierDevice, slots: readonly string[], slot: string): number {
+  return device === 'cuda' ? Math.max(1, slots.filter((s) => gpuOfSlot(s) === gpuOfSlot(slot)).length) : 1;
+}
+
 export function createVerificationActivities(config: VerificationConfig) {
   const pool = new SlotPool(config.slots);
   const store = config.store ?? new ArtifactStore();
   const services = new VerifierServices(config.python ?? verifierPython(), config.device);
-  /** Slots that share each slot's GPU (`--per-gpu`): a slot held t seconds costs t / shares of the card. */
-  const shares = (slot: string) => (config.device === 'cuda' ? config.slots.filter((s) => gpuOfSlot(s) === gpuOfSlot(slot)).length : 1);
 
   async function verifyKernel(req: VerifyRequest): Promise<VerdictSummary> {
     const ctx = Context.current();
@@ -63,7 +66,7 @@ export function createVerificationActivities(config: VerificationConfig) {
       if (verdict.status === 'infra_error') throw ApplicationFailure.retryable(`verifier infrastructure error: ${verdict.message}`, 'VerifierInfra');
       // Measured here, around the slot, with one clock: what the search occupied of the card (the verifier's
       // own stage times leave out its queueing, process start and the baselines' share).
-      return { ...summarizeVerdict(verdict, artifactKey), gpuSeconds: (endedAtMs - startedAtMs) / 1000 / shares(slot) };
+      return { ...summarizeVerdict(verdict, artifactKey), gpuSeconds: (endedAtMs - startedAtMs) / 1000 / slotShares(config.device, config.slots, slot) };
     } finally {
       clearInterval(heartbeat);
       pool.release(slot);
