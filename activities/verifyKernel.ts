@@ -12,7 +12,7 @@ import { verifierPython } from '../infra/paths.js';
 import { ArtifactStore } from './artifacts.js';
 import { problemOf } from './problemSource.js';
 import { SlotPool } from './slots.js';
-import { VerifierServices, type VerifierDevice } from './verifierService.js';
+import { VerifierServices, gpuOfSlot, type VerifierDevice } from './verifierService.js';
 
 export type { VerifierDevice };
 
@@ -25,6 +25,11 @@ export interface VerificationConfig {
 }
 
 const HEARTBEAT_MS = 2000;
+
+/** The slots that share `slot`'s GPU (`--per-gpu`): a slot held t seconds costs t / this of the card. A CPU lane is its own. */
+export function slotShares(device: VerifierDevice, slots: readonly string[], slot: string): number {
+  return device === 'cuda' ? Math.max(1, slots.filter((s) => gpuOfSlot(s) === gpuOfSlot(slot)).length) : 1;
+}
 
 export function createVerificationActivities(config: VerificationConfig) {
   const pool = new SlotPool(config.slots);
@@ -55,10 +60,13 @@ export function createVerificationActivities(config: VerificationConfig) {
       const verdict = parsed.data;
       const artifactKey = await store.put(ArtifactStore.keyFor(req.searchId, req.round, req.index, 'verdict.json'), JSON.stringify(verdict, null, 2));
       // Which slot ran it and when: the record that scheduling across GPUs is checked against.
-      await store.put(ArtifactStore.keyFor(req.searchId, req.round, req.index, 'slot.json'), JSON.stringify({ slot, device: config.device, startedAtMs, endedAtMs: Date.now() }));
+      const endedAtMs = Date.now();
+      await store.put(ArtifactStore.keyFor(req.searchId, req.round, req.index, 'slot.json'), JSON.stringify({ slot, device: config.device, startedAtMs, endedAtMs }));
       if (isConfigurationError(verdict)) throw ApplicationFailure.nonRetryable(`the verifier on ${config.device} cannot run this search: ${verdict.message}`, 'VerifierConfiguration');
       if (verdict.status === 'infra_error') throw ApplicationFailure.retryable(`verifier infrastructure error: ${verdict.message}`, 'VerifierInfra');
-      return summarizeVerdict(verdict, artifactKey);
+      // Measured here, around the slot, with one clock: what the search occupied of the card (the verifier's
+      // own stage times leave out its queueing, process start and the baselines' share).
+      return { ...summarizeVerdict(verdict, artifactKey), gpuSeconds: (endedAtMs - startedAtMs) / 1000 / slotShares(config.device, config.slots, slot) };
     } finally {
       clearInterval(heartbeat);
       pool.release(slot);

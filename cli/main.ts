@@ -12,6 +12,7 @@ import { DEFAULT_SEARCH_OPTIONS, MAX_EXTENSION_MS, MAX_TOTAL_BUDGET_MS, MAX_WIDT
 import { formatDuration, parseDuration } from '../domain/duration.js';
 import { formatSpeedup } from '../domain/ranking.js';
 import { SEARCH_STATUSES, STOP_REASON_TEXT, displayedStatus, isSearchStatus, statusClause } from '../domain/searchStatus.js';
+import { solOf, solText, spendText } from '../domain/speedOfLight.js';
 import { errorLine } from '../domain/text.js';
 import type { SearchInput, SearchResult, SearchStatus } from '../domain/types.js';
 import { hasConfiguredEndpoint, resolveEndpoint } from '../infra/endpoint.js';
@@ -439,19 +440,23 @@ async function startAndWatch(client: Client, target: TemporalTarget, input: Sear
 function liveLine(s: SearchStatus): string {
   const best = s.best ? bestText(s.best.verdict) : 'none yet';
   const tail = s.phase === 'running' ? `${formatDuration(s.timeLeftMs)} left` : s.phase === 'finished' && s.stopReason ? `ended: ${STOP_REASON_TEXT[s.stopReason]}` : s.phase;
-  return `round ${s.round} · ${s.candidatesVerified}/${s.candidatesStarted} candidates verified · best: ${best} · ${tail}`;
+  const spent = s.tokens !== undefined ? ` · spent ${spendText(s.gpuSeconds ?? 0, s.tokens)}` : '';
+  return `round ${s.round} · ${s.candidatesVerified}/${s.candidatesStarted} candidates verified · best: ${best}${spent} · ${tail}`;
 }
 
 function bestText(v: NonNullable<SearchStatus['best']>['verdict']): string {
   if (v.status !== 'correct') return `closest: ${v.status}`;
-  if (v.timing?.meaningful && v.timing.speedupVsEager !== null) return `${formatSpeedup(v.timing.speedupVsEager, v.timing.speedupVsEagerInterval)} vs eager`;
+  if (v.timing?.meaningful && v.timing.speedupVsEager !== null) {
+    const sol = solText(solOf(v));
+    return `${formatSpeedup(v.timing.speedupVsEager, v.timing.speedupVsEagerInterval)} vs eager${sol ? `, ${sol}` : ''}`;
+  }
   return 'correct (timing not meaningful on this verifier)';
 }
 
 function printResult(result: SearchResult, url: string, showKernel: boolean): void {
   const out = (s: string) => process.stdout.write(`${s}\n`);
   out('');
-  out(`${result.solved ? 'SOLVED' : 'UNSOLVED'} ${result.problemId} — ${STOP_REASON_TEXT[result.stopReason]}; ${result.rounds} round(s), ${result.candidates.length} candidate(s), ${formatDuration(result.elapsedMs)}`);
+  out(`${result.solved ? 'SOLVED' : 'UNSOLVED'} ${result.problemId} — ${STOP_REASON_TEXT[result.stopReason]}; ${result.rounds} round(s), ${result.candidates.length} candidate(s), ${formatDuration(result.elapsedMs)}; spent ${spendText(result.gpuSeconds ?? 0, result.tokens)}`);
   if (result.best) {
     out(`best: round ${result.best.round} candidate ${result.best.index}, ${bestText(result.best.verdict)}`);
     if (showKernel) {
@@ -493,22 +498,28 @@ async function status(argv: string[]): Promise<number> {
     const shown = displayedStatus(executionStatus, description.typedSearchAttributes.get(SEARCH_ATTRIBUTES.status));
     // How a closed search ended: its result's stop reason, or the failure's own words.
     let ending: { stopReason: string | null; stopReasonText: string | null; failure: string | null } = { stopReason: null, stopReasonText: null, failure: null };
+    // What the search spent: the status query's sums, else (no worker to answer) the result's.
+    let spent: { gpuSeconds: number; tokens: number } | null = s?.tokens !== undefined ? { gpuSeconds: s.gpuSeconds ?? 0, tokens: s.tokens } : null;
     if (executionStatus !== 'RUNNING') {
       ending = await handle.result().then(
-        (r: SearchResult) => ({ stopReason: r.stopReason, stopReasonText: STOP_REASON_TEXT[r.stopReason], failure: null }),
+        (r: SearchResult) => {
+          spent ??= { gpuSeconds: r.gpuSeconds ?? 0, tokens: r.tokens };
+          return { stopReason: r.stopReason, stopReasonText: STOP_REASON_TEXT[r.stopReason], failure: null };
+        },
         (err: unknown) => ({ stopReason: null, stopReasonText: null, failure: innermostMessage(err) }),
       );
       // A query replays a closed run to its end; without that (no worker), the description says it ended.
       if (s && s.phase === 'running') s = { ...s, phase: executionStatus === 'COMPLETED' ? 'finished' : 'failed', timeLeftMs: 0 };
     }
     if (values.json) {
-      process.stdout.write(`${JSON.stringify({ searchId: id, workflowStatus: executionStatus, searchStatus: shown, ...ending, status: s, url: workflowUrl(target, id) })}\n`);
+      process.stdout.write(`${JSON.stringify({ searchId: id, workflowStatus: executionStatus, searchStatus: shown, ...ending, spent, status: s, url: workflowUrl(target, id) })}\n`);
       return 0;
     }
     process.stdout.write(`${id}: ${shown} (${executionStatus})\n`);
     // (the live line below says how a finished search ended)
     if (ending.stopReasonText && !s) process.stdout.write(`ended: ${ending.stopReasonText}\n`);
     if (ending.failure) process.stdout.write(`failed: ${ending.failure}\n`);
+    if (spent && s?.tokens === undefined) process.stdout.write(`spent: ${spendText(spent.gpuSeconds, spent.tokens)}\n`);
     if (s) {
       process.stdout.write(`${liveLine(s)}\n`);
       for (const r of s.recent) process.stdout.write(`  round ${r.round} candidate ${r.index}: ${r.status} — ${errorLine(r.message)}\n`);

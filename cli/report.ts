@@ -44,6 +44,8 @@ export async function gatherOutcomes(client: Client, target: TemporalTarget, cam
         timeToFirstCorrectMs: r.timeToFirstCorrectMs,
         candidates: r.candidates.length,
         tokens: r.tokens,
+        gpuSeconds: r.gpuSeconds ?? 0,
+        sol: timing?.sol ? { fraction: timing.sol.fraction, limiter: timing.sol.limiter, bytesOnly: timing.sol.bytesOnly } : null,
         bestSource: r.best?.source ?? null,
       });
     } else if (d.status.name !== 'RUNNING') {

@@ -17,6 +17,10 @@ export interface ProblemOutcome {
   timeToFirstCorrectMs: number | null;
   candidates: number;
   tokens: number;
+  /** GPU-seconds its verifications took (SearchResult.gpuSeconds); absent or 0 for searches before it. */
+  gpuSeconds?: number;
+  /** The best kernel's speed of light, where it was correct and timed on a GPU. */
+  sol?: { fraction: number; limiter: 'memory' | 'compute'; bytesOnly: boolean } | null;
   bestSource: string | null;
 }
 
@@ -61,10 +65,35 @@ export interface CampaignSummary {
   medianTimeToFirstCorrectMs: number | null;
   candidates: number;
   tokens: number;
+  gpuSeconds: number;
+  /** Median speed-of-light fraction of the best kernels that have one. */
+  medianSol: number | null;
 }
 
 export const FAST_P_VALUES = [0, 1, 1.2, 2];
 export const BASELINES: Baseline[] = ['eager', 'compile', 'flex'];
+
+function median(xs: number[]): number | null {
+  if (xs.length === 0) return null;
+  const v = [...xs].sort((a, b) => a - b);
+  const mid = v.length / 2;
+  return v.length % 2 ? v[Math.floor(mid)]! : (v[mid - 1]! + v[mid]!) / 2;
+}
+
+/**
+ * The best kernels' speed-of-light fractions in bins of `width` (the last bin holds everything from its
+ * low end up, above 1.0 too), counted apart for memory- and compute-bound problems.
+ */
+export function solHistogram(outcomes: ProblemOutcome[], width = 0.1, bins = 11): { low: number; memory: number; compute: number }[] {
+  const out = Array.from({ length: bins }, (_, i) => ({ low: i * width, memory: 0, compute: 0 }));
+  for (const o of outcomes) {
+    if (!o.sol) continue;
+    // rounded first, so 0.3 (0.30000000000000004 from arithmetic) lands in the 30% bin
+    const i = Math.min(bins - 1, Math.max(0, Math.floor(Number((o.sol.fraction / width).toFixed(9)))));
+    out[i]![o.sol.limiter] += 1;
+  }
+  return out;
+}
 
 export function summarize(outcomes: ProblemOutcome[]): CampaignSummary {
   const times = outcomes.map((o) => o.timeToFirstCorrectMs).filter((t): t is number => t !== null).sort((a, b) => a - b);
@@ -78,5 +107,7 @@ export function summarize(outcomes: ProblemOutcome[]): CampaignSummary {
     medianTimeToFirstCorrectMs: times.length === 0 ? null : times.length % 2 ? times[Math.floor(mid)]! : (times[mid - 1]! + times[mid]!) / 2,
     candidates: outcomes.reduce((s, o) => s + o.candidates, 0),
     tokens: outcomes.reduce((s, o) => s + o.tokens, 0),
+    gpuSeconds: outcomes.reduce((s, o) => s + (o.gpuSeconds ?? 0), 0),
+    medianSol: median(outcomes.flatMap((o) => (o.sol ? [o.sol.fraction] : []))),
   };
 }

@@ -108,6 +108,12 @@ export interface VerdictSummary {
   gpu: string | null;
   /** Key of the full verdict JSON in the artifact store. */
   artifactKey: string | null;
+  /**
+   * GPU-seconds of this verification: the wall time it held its verifier slot (activities/verifyKernel.ts),
+   * divided by the slots that share its GPU. Absent when nothing was verified (a reply without code) and
+   * from workers before it; on the CPU verifier, seconds of a CPU lane.
+   */
+  gpuSeconds?: number;
 }
 
 export interface CandidateRecord {
@@ -202,6 +208,9 @@ export interface SearchStatus {
   best: BestKernel | null;
   stopReason: StopReason | null;
   recent: { round: number; index: number; status: VerdictStatus; message: string }[];
+  /** Spent so far: model tokens and GPU-seconds of verification (absent from workflows before them). */
+  tokens?: number;
+  gpuSeconds?: number;
 }
 
 export interface BestKernel {
@@ -223,6 +232,8 @@ export interface SearchResult {
   timeToFirstCorrectMs: number | null;
   elapsedMs: number;
   tokens: number;
+  /** GPU-seconds of all its verifications (VerdictSummary.gpuSeconds); absent from results before it. */
+  gpuSeconds?: number;
 }
 
 export interface CampaignInput {

@@ -1,6 +1,6 @@
 // Rendering a campaign report: one self-contained HTML file (inline CSS and SVG, nothing fetched),
 // plus CSV and JSON of the same numbers.
-import { BASELINES, solveRateCurve, summarize, type CampaignSummary, type ProblemOutcome } from '../domain/metrics.js';
+import { BASELINES, solHistogram, solveRateCurve, summarize, type CampaignSummary, type ProblemOutcome } from '../domain/metrics.js';
 import { formatDuration } from '../domain/duration.js';
 
 export interface ReportData {
@@ -10,16 +10,18 @@ export interface ReportData {
   summary: CampaignSummary;
   curves: { label: string; points: { tMs: number; rate: number }[] }[];
   outcomes: (ProblemOutcome & { url: string })[];
+  /** The best kernels' speed-of-light fractions in 10% bins (the last one: 100% and above). */
+  solHistogram: { low: number; memory: number; compute: number }[];
 }
 
 export function buildReport(campaign: string, budgetMs: number, outcomes: (ProblemOutcome & { url: string })[], now = new Date()): ReportData {
   const levels = [...new Set(outcomes.map((o) => o.level).filter((l): l is number => l !== null))].sort();
   const curves = [{ label: 'all problems', points: solveRateCurve(outcomes, budgetMs) }];
   for (const level of levels) curves.push({ label: `level ${level}`, points: solveRateCurve(outcomes.filter((o) => o.level === level), budgetMs) });
-  return { campaign, generatedAt: now.toISOString(), budgetMs, summary: summarize(outcomes), curves, outcomes };
+  return { campaign, generatedAt: now.toISOString(), budgetMs, summary: summarize(outcomes), curves, outcomes, solHistogram: solHistogram(outcomes) };
 }
 
-const CSV_COLUMNS = ['problem', 'level', 'status', 'reason', 'speedup_eager', 'speedup_eager_low', 'speedup_eager_high', 'speedup_compile', 'speedup_flex', 'time_to_first_correct_s', 'candidates', 'tokens', 'search_id', 'url'] as const;
+const CSV_COLUMNS = ['problem', 'level', 'status', 'reason', 'speedup_eager', 'speedup_eager_low', 'speedup_eager_high', 'speedup_compile', 'speedup_flex', 'sol_fraction', 'sol_limiter', 'sol_bytes_only', 'time_to_first_correct_s', 'candidates', 'tokens', 'gpu_seconds', 'search_id', 'url'] as const;
 
 export function renderCsv(data: ReportData): string {
   const cell = (v: unknown) => {
@@ -27,7 +29,7 @@ export function renderCsv(data: ReportData): string {
     return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
   };
   const rows = data.outcomes.map((o) =>
-    [o.problemId, o.level, o.status, o.reason ?? null, o.speedup.eager, o.speedupEagerInterval?.[0] ?? null, o.speedupEagerInterval?.[1] ?? null, o.speedup.compile, o.speedup.flex, o.timeToFirstCorrectMs === null ? null : o.timeToFirstCorrectMs / 1000, o.candidates, o.tokens, o.searchId, o.url].map(cell).join(','),
+    [o.problemId, o.level, o.status, o.reason ?? null, o.speedup.eager, o.speedupEagerInterval?.[0] ?? null, o.speedupEagerInterval?.[1] ?? null, o.speedup.compile, o.speedup.flex, o.sol?.fraction ?? null, o.sol?.limiter ?? null, o.sol ? o.sol.bytesOnly : null, o.timeToFirstCorrectMs === null ? null : o.timeToFirstCorrectMs / 1000, o.candidates, o.tokens, o.gpuSeconds ?? 0, o.searchId, o.url].map(cell).join(','),
   );
   return [CSV_COLUMNS.join(','), ...rows].join('\n') + '\n';
 }
@@ -45,6 +47,29 @@ const num = (v: number | null, digits = 2) => (v === null ? 'n/a' : v.toFixed(di
 /** "3.10 [2.95–3.24]" with the 95% interval where one was measured. */
 const withInterval = (v: number | null, iv: [number, number] | null | undefined) => (v === null ? 'n/a' : iv ? `${v.toFixed(2)} [${iv[0].toFixed(2)}–${iv[1].toFixed(2)}]` : v.toFixed(2));
 const COLORS = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c'];
+/** Memory- and compute-bound in the speed-of-light plot and column. */
+const LIMITER_COLORS = { memory: '#0d9488', compute: '#c026d3' } as const;
+const solCell = (sol: ProblemOutcome['sol']) => (sol ? `${(sol.fraction * 100).toFixed(0)}% <span class="limiter ${sol.limiter}">${sol.limiter}${sol.bytesOnly ? ', bytes only' : ''}</span>` : '');
+const gpuSecondsText = (s: number) => (s >= 100 ? s.toFixed(0) : s.toFixed(1));
+
+/** Stacked bars: how many best kernels reach each tenth of the card's limit, memory- and compute-bound apart. */
+function solSvg(data: ReportData): string {
+  const bins = data.solHistogram;
+  const [w, h, pad] = [640, 260, 40];
+  const top = Math.max(1, ...bins.map((b) => b.memory + b.compute));
+  const bw = (w - 2 * pad) / bins.length;
+  const y = (n: number) => h - pad - (n / top) * (h - 2 * pad);
+  const bars = bins.map((b, i) => {
+    const x = pad + i * bw + 3;
+    const label = i === bins.length - 1 ? `≥${Math.round(b.low * 100)}` : `${Math.round(b.low * 100)}`;
+    const rect = (kind: 'memory' | 'compute', from: number, n: number) =>
+      n === 0 ? '' : `<rect class="sol-bar ${kind}" x="${x}" y="${y(from + n)}" width="${bw - 6}" height="${y(from) - y(from + n)}" fill="${LIMITER_COLORS[kind]}"><title>${label}%: ${n} ${kind}-bound</title></rect>`;
+    return `${rect('memory', 0, b.memory)}${rect('compute', b.memory, b.compute)}<text x="${x + (bw - 6) / 2}" y="${h - pad + 13}" font-size="10" text-anchor="middle">${label}%</text>`;
+  });
+  const legend = (['memory', 'compute'] as const).map((k, i) => `<rect x="${w - pad - 130}" y="${pad - 28 + 14 * i}" width="10" height="10" fill="${LIMITER_COLORS[k]}"/><text x="${w - pad - 115}" y="${pad - 19 + 14 * i}" font-size="11">${k}-bound</text>`);
+  const ticks = [...new Set([0, Math.ceil(top / 2), top])].map((n) => `<text x="${pad - 6}" y="${y(n) + 4}" text-anchor="end" font-size="11">${n}</text>`);
+  return `<svg id="sol-distribution" role="img" aria-label="speed of light of the best kernels" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}"><line x1="${pad}" y1="${h - pad}" x2="${w - pad}" y2="${h - pad}" stroke="#444"/>${ticks.join('')}${bars.join('')}${legend.join('')}<text x="${w / 2}" y="${h - 6}" text-anchor="middle" font-size="12">best kernel's share of the card's limit (% SOL)</text></svg>`;
+}
 
 function curveSvg(data: ReportData): string {
   const [w, h, pad] = [640, 300, 44];
@@ -86,7 +111,7 @@ export function renderHtml(data: ReportData): string {
   const s = data.summary;
   const rows = data.outcomes
     .map(
-      (o) => `<tr class="${o.status}"><td>${esc(o.problemId)}</td><td>${o.level ?? ''}</td><td>${o.status}${o.status === 'failed' && o.reason ? `<div class="reason">${esc(o.reason)}</div>` : ''}</td><td>${withInterval(o.speedup.eager, o.speedupEagerInterval)}</td><td>${num(o.speedup.compile)}</td><td>${num(o.speedup.flex)}</td><td>${o.timeToFirstCorrectMs === null ? '' : formatDuration(o.timeToFirstCorrectMs)}</td><td>${o.candidates}</td><td>${o.tokens}</td><td><a href="${esc(o.url)}">workflow</a>${o.bestSource ? ` · <a href="#src-${esc(o.problemId)}">kernel</a>` : ''}</td></tr>`,
+      (o) => `<tr class="${o.status}"><td>${esc(o.problemId)}</td><td>${o.level ?? ''}</td><td>${o.status}${o.status === 'failed' && o.reason ? `<div class="reason">${esc(o.reason)}</div>` : ''}</td><td>${withInterval(o.speedup.eager, o.speedupEagerInterval)}</td><td>${num(o.speedup.compile)}</td><td>${num(o.speedup.flex)}</td><td class="sol">${solCell(o.sol)}</td><td>${o.timeToFirstCorrectMs === null ? '' : formatDuration(o.timeToFirstCorrectMs)}</td><td>${o.candidates}</td><td>${o.tokens}</td><td>${gpuSecondsText(o.gpuSeconds ?? 0)}</td><td><a href="${esc(o.url)}">workflow</a>${o.bestSource ? ` · <a href="#src-${esc(o.problemId)}">kernel</a>` : ''}</td></tr>`,
     )
     .join('\n');
   const sources = data.outcomes
@@ -99,6 +124,7 @@ export function renderHtml(data: ReportData): string {
 body{font:14px/1.45 system-ui,sans-serif;margin:24px;max-width:1100px;color:#111}
 table{border-collapse:collapse;margin:12px 0}td,th{border:1px solid #ddd;padding:4px 8px;text-align:right}td:first-child,th:first-child{text-align:left}
 tr.solved td:nth-child(3){color:#15803d}tr.failed td:nth-child(3){color:#b91c1c}
+.limiter{font-size:11px}.limiter.memory{color:${LIMITER_COLORS.memory}}.limiter.compute{color:${LIMITER_COLORS.compute}}
 .reason{font-size:12px;color:#555;text-align:left;max-width:360px}
 .cards{display:flex;gap:12px;flex-wrap:wrap}.card{border:1px solid #ddd;border-radius:6px;padding:8px 14px}.card b{font-size:20px;display:block}
 pre{background:#f6f6f6;padding:8px;overflow:auto}
@@ -113,6 +139,8 @@ pre{background:#f6f6f6;padding:8px;overflow:auto}
 <div class="card">median time to first correct<b>${s.medianTimeToFirstCorrectMs === null ? 'n/a' : formatDuration(s.medianTimeToFirstCorrectMs)}</b></div>
 <div class="card">candidates<b>${s.candidates}</b></div>
 <div class="card">tokens<b>${s.tokens}</b></div>
+<div class="card">GPU-seconds<b>${gpuSecondsText(s.gpuSeconds)}</b></div>
+<div class="card">median % SOL of best kernels<b>${s.medianSol === null ? 'n/a' : `${(s.medianSol * 100).toFixed(0)}%`}</b></div>
 </div>
 <h2>Solve rate versus time allowed per problem</h2>
 ${curveSvg(data)}
@@ -121,8 +149,11 @@ ${fastSvg(data)}
 <table><tr><th>metric</th>${BASELINES.map((b) => `<th>vs ${b}</th>`).join('')}</tr>
 ${[1, 1.2, 2].map((p) => `<tr><td>fast_${p}</td>${BASELINES.map((b) => `<td>${pct(s.fast.find((f) => f.p === p && f.baseline === b)?.value ?? null)}</td>`).join('')}</tr>`).join('\n')}
 </table>
+<h2>Speed of light of the best kernels</h2>
+<p>Each correct, GPU-timed best kernel's achieved share of the card's limit for its problem: its minimum bytes at the measured copy rate or its FLOPs at the measured matrix rate, whichever takes longer (docs/verifier.md, "Speed of light"). "bytes only": no FLOPs counted for the reference, the figure rests on its bytes.</p>
+${solSvg(data)}
 <h2>Problems</h2>
-<table><tr><th>problem</th><th>level</th><th>status</th><th>× eager [95% interval]</th><th>× compile</th><th>× flex</th><th>first correct</th><th>candidates</th><th>tokens</th><th>links</th></tr>
+<table><tr><th>problem</th><th>level</th><th>status</th><th>× eager [95% interval]</th><th>× compile</th><th>× flex</th><th>% SOL</th><th>first correct</th><th>candidates</th><th>tokens</th><th>GPU-s</th><th>links</th></tr>
 ${rows}
 </table>
 <h2>Best kernels</h2>

@@ -172,6 +172,9 @@ test('a repeated run shows the finished result and says so; --fresh starts a new
   const meta = await env.client.workflow.getHandle(id).query<{ currentDetails: string }>('__temporal_workflow_metadata');
   assert.match(meta.currentDetails, /- round \d+ · candidate 0 \(fix\): \*\*correct\*\*/);
   assert.match(meta.currentDetails, /- round 1 · candidate 0 \(first\): \*\*compile_error\*\* — \S*(Error|Exception)/);
+  // and what the search spent: GPU-seconds from the verifications (a compile error on the CPU verifier takes some), tokens from the model
+  const spent = /spent: (\d+\.\d) GPU-s, ([\d,]+) tokens/.exec(meta.currentDetails);
+  assert.ok(spent && Number(spent[1]) > 0 && Number(spent[2]!.replace(/,/g, '')) > 0, meta.currentDetails);
 
   // The new path replays.
   const history = await env.client.workflow.getHandle(id).fetchHistory();

@@ -24,6 +24,10 @@ test('a search that never succeeds ends at its deadline as unsolved, with its be
   assert.equal(result.stopReason, 'deadline');
   assert.ok(result.candidates.length >= 1, 'at least one candidate was verified before the deadline');
   assert.equal(result.best.verdict.status, 'incorrect', 'best-so-far is the closest attempt');
+  // every verification is counted: the slot time of each, summed; a verification takes some of it
+  assert.ok(result.best.verdict.gpuSeconds > 0, `the best verdict's GPU-seconds: ${result.best.verdict.gpuSeconds}`);
+  assert.ok(result.gpuSeconds >= result.best.verdict.gpuSeconds, `the search's ${result.gpuSeconds} GPU-s hold its verdicts'`);
+  assert.ok(result.gpuSeconds <= result.elapsedMs / 1000 + 1, `${result.gpuSeconds} GPU-s: more than the one CPU lane's wall time`);
   assert.ok(result.elapsedMs >= budgetMs, `ended before the deadline: ${result.elapsedMs}`);
   assert.ok(result.elapsedMs < budgetMs + 5000, `ended ${result.elapsedMs - budgetMs} ms after the deadline`);
   assert.ok(elapsed < budgetMs + 20_000, `the CLI took ${elapsed} ms`);
@@ -59,6 +63,15 @@ test('default budget is 15 minutes; status, extend and stop work from the CLI', 
     assert.match(err.cause?.message ?? '', /positive/);
     return true;
   });
+
+  const spent = await eventually(async () => {
+    const r = JSON.parse((await env.cli(['status', searchId, '--json'])).stdout);
+    if (r.status.candidatesVerified < 1) throw new Error('nothing verified yet');
+    return r;
+  }, 60_000, 'a verified candidate');
+  assert.ok(spent.spent.gpuSeconds > 0 && spent.spent.gpuSeconds === spent.status.gpuSeconds, JSON.stringify(spent.spent));
+  assert.equal(spent.spent.tokens, spent.status.tokens);
+  assert.match((await env.cli(['status', searchId])).stdout, /spent \d+\.\d GPU-s, [\d,]+ tokens/);
 
   const stop = await env.cli(['stop', searchId]);
   assert.equal(stop.exitCode, 0, stop.stderr);

@@ -194,3 +194,33 @@ test('a failed start of the dev server is one line: its own error, a port taken 
   assert.match(startFailure(goPanic), /database is locked \(another Temporal server uses this data folder/);
   assert.equal(startFailure('starting\nsomething odd happened\ngoroutine 7 [running]:\nfoo.bar(0x1)\n\t/x/y.go:3 +0x2'), 'something odd happened');
 });
+
+test('the speed of light reaches the faster, combine and fix prompts; short forms for the CLI and the UI', async () => {
+  const { planFromPopulation, admit } = await import('../domain/population.js');
+  const { solOf, solText, spendText } = await import('../domain/speedOfLight.js');
+  const withSol = (speedup: number, sol: NonNullable<NonNullable<VerdictSummary['timing']>['sol']>): VerdictSummary => ({
+    ...verdict('correct', 'correct on 3 of 3 seeds', speedup),
+    timing: { meaningful: true, candidateMs: 1, eagerMs: speedup, compileMs: null, speedupVsEager: speedup, speedupVsCompile: null, sol },
+  });
+  const memory = withSol(2, { fraction: 0.49, limiter: 'memory', achievedTbps: 2.1, copyTbps: 4.3, achievedTflops: null, peakTflops: null, peakDtype: null, bytesOnly: true });
+  const compute = withSol(1.5, { fraction: 0.12, limiter: 'compute', achievedTbps: 0.3, copyTbps: 4.3, achievedTflops: 95, peakTflops: 790, peakDtype: 'bfloat16', bytesOnly: false });
+  const kernel = (name: string) => `import triton\n@triton.jit\ndef ${name}(x_ptr, BLOCK_SIZE: tl.constexpr):\n    pass\nclass ModelNew:\n    pass\n`;
+  const records = [rec(1, 0, memory, kernel('a')), rec(1, 1, compute, kernel('b')), rec(1, 2, verdict('compile_error', 'line 3: bad')), rec(1, 3, verdict('incorrect'))];
+  const pop = records.reduce<ReturnType<typeof admit>>((p, r) => admit(p, r), []);
+  const plans = planFromPopulation(records, pop, 2, 4);
+  const byInstruction = Object.fromEntries(plans.map((p, i) => [p.instruction, buildPrompt(problem, 2, i, p)]));
+  assert.match(byInstruction.faster!, /Your kernel moves 2\.1 TB\/s of the problem's minimum bytes, 49% of this card's copy rate \(4\.3 TB\/s\); the problem is memory-bound/);
+  // combine: each kernel's diagnosis under it
+  assert.match(byInstruction.combine!, /Kernel A:[\s\S]*49% of this card's copy rate[\s\S]*Kernel B:[\s\S]*Your kernel reaches 95 TFLOP\/s, 12% of this card's bfloat16 matrix peak \(790 TFLOP\/s\); the problem is compute-bound/);
+  // fix: the failure has no timing; the correct kernels' figures come with the history lines
+  assert.match(byInstruction.fix!, /Previous attempt:/);
+  assert.match(byInstruction.fix!, /round 1 candidate 0: correct \(2\.00x vs eager; memory-bound, 49% of copy rate\)/);
+  assert.match(byInstruction.fix!, /round 1 candidate 1: correct \(1\.50x vs eager; compute-bound, 12% of peak\)/);
+
+  assert.equal(solText(solOf(memory)), '49% SOL (memory-bound, bytes only)');
+  assert.equal(solText(solOf(compute)), '12% SOL (compute-bound)');
+  assert.equal(solText(solOf({ ...memory, status: 'incorrect' })), '', 'only a correct kernel has a speed of light');
+  assert.equal(solText(solOf({ ...memory, timing: { ...memory.timing!, meaningful: false } })), '', 'nor one the CPU verifier timed');
+  assert.equal(spendText(12.345, 45678), '12.3 GPU-s, 45,678 tokens');
+  assert.equal(spendText(1234.5, 0), '1235 GPU-s, 0 tokens');
+});

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { gpuOfSlot, VerifierService } from '../activities/verifierService.js';
+import { slotShares } from '../activities/verifyKernel.js';
 import { REPO_ROOT, verifierPython } from '../infra/paths.js';
 import { defaultVerificationsPerGpu, gpuSlots } from '../workers/gpu.js';
 import { eventually } from './harness.js';
@@ -98,6 +99,11 @@ test('GPU slots: --per-gpu shares a GPU between verifications', () => {
   assert.deepEqual(gpuSlots(['0', '3'], 2), ['0.1', '0.2', '3.1', '3.2']);
   assert.equal(gpuOfSlot('3.2'), '3');
   assert.equal(gpuOfSlot('1'), '1');
+  // GPU-seconds: a slot's wall time over the slots sharing its card
+  assert.equal(slotShares('cuda', gpuSlots(['0', '3'], 2), '3.1'), 2);
+  assert.equal(slotShares('cuda', gpuSlots(['0', '1'], 1), '1'), 1);
+  assert.equal(slotShares('cuda', [...gpuSlots(['0'], 3), '1'], '0.2'), 3);
+  assert.equal(slotShares('cpu', ['cpu0', 'cpu1'], 'cpu1'), 1, 'a CPU lane is its own');
 });
 
 test('GPU slots: the default follows the host, four cores per verification, 2 to 4 per GPU', () => {

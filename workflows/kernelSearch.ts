@@ -26,6 +26,7 @@ import { errorLine, truncateMiddle } from '../domain/text.js';
 import { MAX_EXTENSION_MS, MAX_TOTAL_BUDGET_MS, SEARCH_ATTRIBUTES, VERIFY_ACTIVITY_SLACK_S, verificationLimitS } from '../domain/defaults.js';
 import { formatDuration } from '../domain/duration.js';
 import { formatSpeedup, rankingSpeedup, speedup } from '../domain/ranking.js';
+import { solOf, solText, spendText } from '../domain/speedOfLight.js';
 import { STOP_REASON_TEXT, finalStatus, type SearchStatusValue } from '../domain/searchStatus.js';
 import { planNext, recordCandidate, runCandidate as runCandidateWith } from '../domain/strategy.js';
 import type {
@@ -73,6 +74,8 @@ export interface CarriedState {
   tokens: number;
   /** The top correct kernels of distinct approaches (domain/population.ts); absent in states from before it. */
   population?: PopulationMember[];
+  /** GPU-seconds of the verifications so far (VerdictSummary.gpuSeconds); absent in states from before it. */
+  gpuSeconds?: number;
 }
 
 const KEEP_SOURCES_OF_LAST = 16;
@@ -116,6 +119,7 @@ export async function kernelSearch(input: SearchInput, carried?: CarriedState): 
     records: [],
     best: null,
     tokens: 0,
+    gpuSeconds: 0,
   };
   let stopRequested: string | null = null;
   let stopReason: StopReason | null = null;
@@ -138,6 +142,8 @@ export async function kernelSearch(input: SearchInput, carried?: CarriedState): 
     best: state.best,
     stopReason,
     recent: state.records.slice(-10).map((r) => ({ round: r.round, index: r.index, status: r.verdict.status, message: truncateMiddle(r.verdict.message, RECENT_MESSAGE_CHARS) })),
+    tokens: state.tokens,
+    gpuSeconds: state.gpuSeconds ?? 0,
   }));
   setHandler(stopSignal, (reason?: string) => {
     stopRequested = reason || 'stop requested';
@@ -163,12 +169,14 @@ export async function kernelSearch(input: SearchInput, carried?: CarriedState): 
   function updateDetails(): void {
     const best = state.best;
     const s = best ? speedup(best.verdict) : null;
-    const bestText = !best ? 'none yet' : best.verdict.status !== 'correct' ? `closest: ${best.verdict.status}` : s !== null ? `${formatSpeedup(s, best.verdict.timing?.speedupVsEagerInterval)} vs eager` : 'correct (untimed)';
+    const sol = best ? solText(solOf(best.verdict)) : '';
+    const bestText = !best ? 'none yet' : best.verdict.status !== 'correct' ? `closest: ${best.verdict.status}` : s !== null ? `${formatSpeedup(s, best.verdict.timing?.speedupVsEagerInterval)} vs eager${sol ? `, ${sol}` : ''}` : 'correct (untimed)';
     const headline = ended ? `${ended.phase}: ${ended.reason}` : stopReason ? `finished: ${STOP_REASON_TEXT[stopReason]}` : 'running';
     setCurrentDetails(
       [
         `**${problem.id}** (${problem.backend}) — ${headline}`,
         `round ${state.round}, ${state.records.length} candidates verified, best: ${bestText}`,
+        `spent: ${spendText(state.gpuSeconds ?? 0, state.tokens)}`,
         // An ended search has no deadline left to show.
         ...(isRunning() ? [`deadline in ${formatDuration(state.deadlineMs - Date.now())}`] : []),
         // The latest verdicts, newest first: what each activity of the timeline came to.
@@ -179,6 +187,7 @@ export async function kernelSearch(input: SearchInput, carried?: CarriedState): 
 
   function record(rec: CandidateRecord): void {
     state.tokens += rec.tokens;
+    state.gpuSeconds = (state.gpuSeconds ?? 0) + (rec.verdict.gpuSeconds ?? 0);
     // appends the record; updates the best kernel and the population
     if (recordCandidate(state, rec)) {
       const s = speedup(rec.verdict);
@@ -297,6 +306,7 @@ export async function kernelSearch(input: SearchInput, carried?: CarriedState): 
     timeToFirstCorrectMs: firstCorrect ? firstCorrect.atMs : null,
     elapsedMs: Date.now() - state.startedAtMs,
     tokens: state.tokens,
+    gpuSeconds: state.gpuSeconds ?? 0,
   };
 }
 
@@ -333,7 +343,8 @@ function compact(state: CarriedState): CarriedState {
 function verdictTail(v: VerdictSummary): string {
   if (v.status === 'correct') {
     const s = speedup(v);
-    return s !== null ? ` ${formatSpeedup(s, v.timing?.speedupVsEagerInterval)} vs eager` : '';
+    const sol = solText(solOf(v));
+    return s !== null ? ` ${formatSpeedup(s, v.timing?.speedupVsEagerInterval)} vs eager${sol ? `, ${sol}` : ''}` : '';
   }
   const line = errorLine(v.message, 160);
   return line ? ` — ${line}` : '';
