@@ -67,6 +67,9 @@ class SpeedOfLight(TypedDict):
     bytes_only: bool
 
 
+Limiter = Literal["registers", "shared_memory", "warps", "blocks"]
+
+
 class HardwareKernel(TypedDict):
     """One kernel the candidate launched (docs/verifier.md, "Hardware feedback"); advice, never a verdict."""
     name: str
@@ -77,7 +80,7 @@ class HardwareKernel(TypedDict):
     shared_bytes: int | None  # per block, static + dynamic
     spill_bytes: int | None  # spill stores + loads per thread
     occupancy: float | None  # active warps / the SM's maximum, estimated
-    occupancy_limiter: Literal["registers", "shared_memory", "warps", "blocks"] | None
+    occupancy_limiter: Limiter | None
 
 
 class Hardware(TypedDict):
