@@ -1,7 +1,7 @@
 // What a kernel engineer would look at first in a timed verdict, in plain words: how close the kernel
 // is to the card's limit and which limit it is, host overhead against GPU time, how it was timed and
 // any review note. Pure: the workflow's planner and the prompt builder both call it.
-import type { VerdictSummary } from './types.js';
+import type { HardwareSummary, KernelHardwareSummary, VerdictSummary } from './types.js';
 
 /** Host time per call above this multiple of the GPU time: the host, not the GPU, sets the pace. */
 export const HOST_BOUND_RATIO = 1;
@@ -11,6 +11,12 @@ export const HOST_NOTICE_RATIO = 0.3;
 export const NEAR_LIMIT = 0.7;
 /** Below this the kernel is far from the limit. */
 export const FAR_FROM_LIMIT = 0.25;
+/** Estimated occupancy below this (active warps / the SM's maximum) is worth naming with what limits it. */
+export const LOW_OCCUPANCY = 0.25;
+/** Launches per call above this multiple of the reference's, and more than one: fusing is worth a look. */
+export const MANY_LAUNCHES_RATIO = 1;
+/** At most this many kernels get their own sentences; the rest are in the verdict's artifact. */
+export const MAX_KERNEL_SENTENCES = 2;
 
 /**
  * The diagnosis of a timed verdict, one sentence a line, most important first; empty when the verdict
@@ -48,8 +54,56 @@ export function diagnose(v: VerdictSummary): string[] {
     const why = t.methodNote ? ` (${t.methodNote.trim().replace(/\.$/, '')})` : '';
     lines.push(`The call could not be captured in a CUDA graph${why}, so it was timed from eager launches; remove host synchronisations (.item(), .cpu(), printing tensors, data-dependent shapes) and work on the default stream.`);
   }
+  if (t.hardware) lines.push(...diagnoseHardware(t.hardware));
   if (t.review) lines.push(`Review note from the verifier: ${t.review.trim()}`);
   return lines;
+}
+
+/**
+ * Sentences about the kernels a timed candidate launched: spills, what limits occupancy, launches per call
+ * against the reference's. Advice from the candidate's own process (not checked), so worded as estimates.
+ */
+export function diagnoseHardware(h: HardwareSummary): string[] {
+  const lines: string[] = [];
+  const launches = h.launchesPerCall;
+  const ref = h.referenceLaunchesPerCall;
+  if (launches !== null && launches > 1 && ref !== null && launches > ref * MANY_LAUNCHES_RATIO) {
+    lines.push(`forward launches ${num(launches)} kernels per call against the reference's ${num(ref)}: each launch costs a few microseconds and a round trip through memory; fuse them into fewer kernels.`);
+  } else if (launches !== null && launches > 1 && ref === null) {
+    lines.push(`forward launches ${num(launches)} kernels per call: fusing them would save launch overhead and the intermediates' round trips through memory.`);
+  }
+  const ranked = [...h.kernels].sort((a, b) => (b.callsPerCall ?? 0) - (a.callsPerCall ?? 0)).slice(0, MAX_KERNEL_SENTENCES);
+  for (const k of ranked) {
+    const spill = spillSentence(k);
+    if (spill) lines.push(spill);
+    const occ = occupancySentence(k);
+    if (occ) lines.push(occ);
+  }
+  return lines;
+}
+
+function spillSentence(k: KernelHardwareSummary): string | null {
+  if (!k.spillBytes || k.spillBytes <= 0) return null;
+  const regs = k.registers !== null ? ` at ${k.registers} registers per thread` : '';
+  return `Kernel ${k.name} spills ${k.spillBytes} bytes per thread to local memory${regs}: smaller tiles or fewer values live at once (smaller BLOCK sizes, fewer accumulators, no dynamically indexed local arrays) keep them in registers.`;
+}
+
+function occupancySentence(k: KernelHardwareSummary): string | null {
+  if (k.occupancy === null || k.occupancy >= LOW_OCCUPANCY) return null;
+  const pct = `${Math.round(k.occupancy * 100)}%`;
+  const base = `Kernel ${k.name} keeps about ${pct} of an SM's warps active (estimated)`;
+  switch (k.occupancyLimiter) {
+    case 'registers':
+      return `${base}, limited by registers (${k.registers ?? '?'} per thread): fewer live values or smaller tiles raise it; this matters most for a memory-bound kernel that needs many loads in flight.`;
+    case 'shared_memory':
+      return `${base}, limited by shared memory (${k.sharedBytes ?? '?'} bytes per block): fewer pipeline stages (num_stages) or smaller tiles let more blocks share an SM.`;
+    case 'warps':
+      return `${base}, limited by the SM's warp slots at ${k.threadsPerBlock ?? '?'} threads per block.`;
+    case 'blocks':
+      return `${base}, limited by the number of blocks an SM holds: blocks of ${k.threadsPerBlock ?? '?'} threads are too small; use more warps per block.`;
+    default:
+      return `${base}.`;
+  }
 }
 
 /** A short form for one-line histories: "memory-bound, 49% of copy rate; host 10× GPU". */
@@ -61,6 +115,15 @@ export function diagnosisTag(v: VerdictSummary): string {
   const host = t.hostMs ?? null;
   if (host !== null && t.candidateMs && host / t.candidateMs >= HOST_BOUND_RATIO) parts.push(`host ${times(host / t.candidateMs)} GPU`);
   if (t.method === 'stream') parts.push('not graph-capturable');
+  const h = t.hardware;
+  if (h) {
+    const l = h.launchesPerCall;
+    const r = h.referenceLaunchesPerCall;
+    if (l !== null && l > 1 && (r === null || l > r * MANY_LAUNCHES_RATIO)) parts.push(r === null ? `${num(l)} launches` : `${num(l)} launches vs ${num(r)}`);
+    if (h.kernels.some((k) => (k.spillBytes ?? 0) > 0)) parts.push('spills');
+    const low = h.kernels.find((k) => k.occupancy !== null && k.occupancy < LOW_OCCUPANCY);
+    if (low) parts.push(`occupancy ${Math.round((low.occupancy ?? 0) * 100)}%${low.occupancyLimiter ? ` (${low.occupancyLimiter.replace('_', ' ')})` : ''}`);
+  }
   return parts.join('; ');
 }
 

@@ -71,6 +71,30 @@ export interface SpeedOfLightSummary {
   bytesOnly: boolean;
 }
 
+/** One kernel of a timed candidate, as the prompt sees it (the verdict's timing.hardware.kernels). */
+export interface KernelHardwareSummary {
+  name: string;
+  callsPerCall: number | null;
+  registers: number | null;
+  sharedBytes: number | null;
+  spillBytes: number | null;
+  /** Estimated active warps over the SM's maximum, 0..1. */
+  occupancy: number | null;
+  occupancyLimiter: 'registers' | 'shared_memory' | 'warps' | 'blocks' | null;
+  threadsPerBlock: number | null;
+  /** Programs (blocks) in the grid. */
+  blocks: number | null;
+}
+
+/** Hardware feedback: advice from (mostly) the candidate's own process, never a verdict's status. */
+export interface HardwareSummary {
+  source: 'candidate process' | 'parent' | 'mixed';
+  kernels: KernelHardwareSummary[];
+  launchesPerCall: number | null;
+  referenceLaunchesPerCall: number | null;
+  notes: string[];
+}
+
 export interface TimingSummary {
   meaningful: boolean;
   candidateMs: number | null;
@@ -90,6 +114,8 @@ export interface TimingSummary {
   review?: string | null;
   /** Achieved fraction of the card's limit for the problem; absent from older verifiers. */
   sol?: SpeedOfLightSummary | null;
+  /** Kernels, occupancy and launches; absent from older verifiers. */
+  hardware?: HardwareSummary | null;
   eagerMs: number | null;
   compileMs: number | null;
   speedupVsEager: number | null;

@@ -1,11 +1,35 @@
 // The verifier's JSON (docs/verifier-contract.md), validated where it enters TypeScript.
 import { z } from 'zod';
 import { truncateMiddle } from './text.js';
-import type { VerdictSummary } from './types.js';
+import type { HardwareSummary, VerdictSummary } from './types.js';
 
 const num = z.number().nullable();
 /** [low, high]: a 95% interval; optional and nullable so verdicts of older verifiers still parse. */
 const interval = z.tuple([z.number(), z.number()]).nullable().optional();
+const dims = z.array(z.number().int()).min(1).max(3).nullable();
+
+/** What the kernels of a timed candidate used (docs/verifier.md, "Hardware feedback"): advice for the prompt. */
+const hardwareSchema = z.object({
+  source: z.enum(['candidate process', 'parent', 'mixed']),
+  kernels: z
+    .array(
+      z.object({
+        name: z.string().max(200),
+        calls_per_call: num,
+        grid: dims,
+        block: dims,
+        registers: z.number().int().nullable(),
+        shared_bytes: z.number().int().nullable(),
+        spill_bytes: z.number().int().nullable(),
+        occupancy: num,
+        occupancy_limiter: z.enum(['registers', 'shared_memory', 'warps', 'blocks']).nullable(),
+      }),
+    )
+    .max(16),
+  launches_per_call: num,
+  reference_launches_per_call: num,
+  notes: z.array(z.string().max(400)).max(8),
+});
 
 export const verdictSchema = z.object({
   status: z.enum(['correct', 'incorrect', 'compile_error', 'runtime_error', 'timeout', 'rejected', 'infra_error']),
@@ -60,6 +84,8 @@ export const verdictSchema = z.object({
         })
         .nullable()
         .optional(),
+      // Kernels, registers, occupancy and launch counts; absent from older verifiers.
+      hardware: hardwareSchema.nullable().optional(),
     })
     .nullable(),
   env: z.object({
@@ -139,5 +165,33 @@ function summarizeTiming(t: NonNullable<Verdict['timing']>): NonNullable<Verdict
           bytesOnly: t.sol.bytes_only,
         }
       : null,
+    hardware: t.hardware ? summarizeHardware(t.hardware) : null,
+  };
+}
+
+/** Kernels kept in the summary: the ones that ran most; the rest live in the artifact. */
+export const MAX_SUMMARY_KERNELS = 4;
+
+function summarizeHardware(h: z.infer<typeof hardwareSchema>): HardwareSummary {
+  const kernels = [...h.kernels]
+    .sort((a, b) => (b.calls_per_call ?? 0) - (a.calls_per_call ?? 0))
+    .slice(0, MAX_SUMMARY_KERNELS)
+    .map((k) => ({
+      name: truncateMiddle(k.name, 80),
+      callsPerCall: k.calls_per_call,
+      registers: k.registers,
+      sharedBytes: k.shared_bytes,
+      spillBytes: k.spill_bytes,
+      occupancy: k.occupancy,
+      occupancyLimiter: k.occupancy_limiter,
+      threadsPerBlock: k.block ? k.block.reduce((a, b) => a * b, 1) : null,
+      blocks: k.grid ? k.grid.reduce((a, b) => a * b, 1) : null,
+    }));
+  return {
+    source: h.source,
+    kernels,
+    launchesPerCall: h.launches_per_call,
+    referenceLaunchesPerCall: h.reference_launches_per_call,
+    notes: h.notes.slice(0, 3).map((n) => truncateMiddle(n, 200)),
   };
 }

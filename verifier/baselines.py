@@ -142,7 +142,30 @@ def measure_rest(ref: Any, gpu: str) -> dict[str, Any]:
         out["compile_s"] = time.perf_counter() - t1
     out.update(_flex_baseline(ref, clock, sets))
     out.update(bounds(ref, gpu))
+    out["reference_launches"] = reference_launches(ref)
     return out
+
+
+def reference_launches(ref: Any, calls: int = 3) -> float | None:
+    """Kernels the reference's forward launches per call (eager, after a warm-up call), from the CUDA
+    profiler in the parent: timing.hardware.reference_launches_per_call. None where the profiler fails."""
+    torch = ref.torch
+    model = ref.trials[0].model
+    inp = _timing_sets(ref)[0]
+    try:
+        with torch.no_grad():
+            model(*inp)
+            torch.cuda.synchronize()
+            with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+                for _ in range(calls):
+                    model(*inp)
+                torch.cuda.synchronize()
+        evs = prof.profiler.kineto_results.events()
+        kernels = [e for e in evs if (e.activity_type() == "kernel" if hasattr(e, "activity_type")
+                                      else str(e.device_type()).endswith("CUDA"))]
+    except Exception:  # noqa: BLE001 - advice only: no count rather than no verdict
+        return None
+    return len(kernels) / calls
 
 
 @functools.lru_cache(maxsize=None)

@@ -67,6 +67,31 @@ class SpeedOfLight(TypedDict):
     bytes_only: bool
 
 
+Limiter = Literal["registers", "shared_memory", "warps", "blocks"]
+
+
+class HardwareKernel(TypedDict):
+    """One kernel the candidate launched (docs/verifier.md, "Hardware feedback"); advice, never a verdict."""
+    name: str
+    calls_per_call: float | None
+    grid: list[int] | None
+    block: list[int] | None
+    registers: int | None  # per thread
+    shared_bytes: int | None  # per block, static + dynamic
+    spill_bytes: int | None  # spill stores + loads per thread
+    occupancy: float | None  # active warps / the SM's maximum, estimated
+    occupancy_limiter: Limiter | None
+
+
+class Hardware(TypedDict):
+    # "candidate process": the candidate's word (its process reported it); "parent": measured by the parent
+    source: Literal["candidate process", "parent", "mixed"]
+    kernels: list[HardwareKernel]
+    launches_per_call: float | None
+    reference_launches_per_call: float | None
+    notes: list[str]
+
+
 class Timing(TypedDict):
     meaningful: bool
     candidate_ms: CandidateMs
@@ -87,6 +112,7 @@ class Timing(TypedDict):
     compile_mode: str | None
     review: str | None
     sol: SpeedOfLight | None
+    hardware: NotRequired[Hardware | None]  # absent until the verifier collects it
 
 
 class Env(TypedDict):

@@ -249,7 +249,42 @@ def profile_gpu_work(profiler: tuple[Any, Any] | None, sync: Callable[[], Any], 
     return {"calls": len(calls), "work_ms_per_call": busy_ns / 1e6 / max(1, len(calls)),
             "activities": len(work), "off_stream": len(off), "wall_s": round(time.perf_counter() - t0, 3),
             "off_stream_ms": sum(e.duration_ns() for e in off) / 1e6,
-            "off_stream_names": sorted({e.name()[:80] for e in off})[:3]}
+            "off_stream_names": sorted({e.name()[:80] for e in off})[:3],
+            "kernel_counts": _kernel_counts(work)}
+
+
+MAX_REPORTED_KERNELS = 64  # distinct kernel names kept for timing.hardware; the parent lists fewer
+
+
+def _kernel_counts(work: list[Any]) -> dict[str, int]:
+    """Launches per kernel name among the profiled GPU activities (copies and memsets left out where the
+    profiler says which is which), for timing.hardware."""
+    counts: dict[str, int] = {}
+    for e in work:
+        if hasattr(e, "activity_type") and e.activity_type() != "kernel":
+            continue
+        name = e.name()[:200]
+        if name in counts or len(counts) < MAX_REPORTED_KERNELS:
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def triton_kernel_facts(kernel: Any, grid: Any) -> dict[str, Any] | None:
+    """What a compiled Triton kernel says about itself (registers, local memory, shared memory, warps) and
+    its launch grid when the grid was given as a tuple; None for the interpreter, which compiles nothing.
+    Attribute names follow Triton 3.x's CompiledKernel; anything missing is left out."""
+    regs = getattr(kernel, "n_regs", None)
+    meta = getattr(kernel, "metadata", None)
+    if not isinstance(regs, int) or meta is None:
+        return None
+    spills = getattr(kernel, "n_spills", None)  # CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES / 4
+    warps = getattr(meta, "num_warps", None)
+    warp_size = getattr(meta, "warp_size", 32)
+    g = [int(x) for x in grid][:3] if isinstance(grid, (tuple, list)) and all(isinstance(x, int) for x in grid) else None
+    return {"registers": regs, "spill_bytes": spills * 4 if isinstance(spills, int) else None,
+            "shared_bytes": getattr(meta, "shared", None),
+            "block": [warps * warp_size] if isinstance(warps, int) and isinstance(warp_size, int) else None,
+            "grid": g}
 
 
 def _count_calls(h: Harness, m: Any) -> Any:
@@ -304,6 +339,17 @@ class Harness:
         self._profiler = _capture_profiler() if device == "cuda" else None
         self.profiler_works = False  # set by start_profiler()
         self.record_seed = _take_record_seed(cfg)
+        self.triton_kernels: dict[str, dict[str, Any]] = {}  # name -> triton_kernel_facts, last launch wins
+
+    def note_triton_kernel(self, kernel: Any, grid: Any) -> None:
+        try:
+            facts = triton_kernel_facts(kernel, grid)
+            name = getattr(kernel, "name", None)
+        except Exception:  # noqa: BLE001 - advice only: a Triton without these attributes reports nothing
+            return
+        if facts is not None and isinstance(name, str) and (name in self.triton_kernels
+                                                            or len(self.triton_kernels) < MAX_REPORTED_KERNELS):
+            self.triton_kernels[name[:200]] = facts
 
     # ---- installation -----------------------------------------------------------------------------
     def install(self) -> None:
@@ -380,7 +426,10 @@ class Harness:
                 if not k.get("warmup", False):
                     h.launches += 1
                     h.check_stream()
-                return _orig_fn(self_f, *a, **k)
+                kernel = _orig_fn(self_f, *a, **k)
+                if h.device == "cuda" and not k.get("warmup", False):
+                    h.note_triton_kernel(kernel, k.get("grid"))
+                return kernel
 
             cls.run = run
 
@@ -554,8 +603,19 @@ class Harness:
         # profiler session, say), which would switch this check off
         prof["failed_after_import"] = "error" in prof and self.profiler_works
         r["profiled"] = prof
+        r["hardware"] = self.hardware_report(prof)
         r["last_outputs"] = [snapshot(self.torch, o, keep_device)[0] for o in r["last_outputs"]]
         return r
+
+    def hardware_report(self, prof: dict[str, Any]) -> dict[str, Any] | None:
+        """timing.hardware's raw material: the profiled calls' kernels with their launch counts, joined by
+        name with what Triton's compiled kernels say (a CUDA extension's kernels get their resources from
+        the parent's build log instead); None when the profiler saw nothing."""
+        counts = prof.get("kernel_counts")
+        if not isinstance(counts, dict) or not counts:
+            return None
+        kernels = [{"name": n, "launches": c, **self.triton_kernels.get(n, {})} for n, c in counts.items()]
+        return {"calls": prof.get("calls"), "launches": sum(counts.values()), "kernels": kernels}
 
     def time_cpu(self, model: Any, sets: list[list[Any]], max_trials: int, target_s: float) -> dict[str, Any]:
         fns = [(lambda inp=inp: model(*inp)) for inp in sets]

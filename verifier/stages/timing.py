@@ -13,7 +13,7 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
-from verifier import baselines
+from verifier import baselines, hardware
 from verifier.cheats import Cheat, CheatList
 from verifier.compare import compare_outputs
 from verifier.stages.outcome import Correct, Final
@@ -75,7 +75,7 @@ def run(ver: Verification, correct: Correct) -> Final:
         "flex_ms": None, "speedup_vs_flex": None,
         "eager_ms_interval": None, "compile_ms_interval": None,
         "speedup_vs_eager_interval": None, "speedup_vs_compile_interval": None,
-        "compile_mode": None, "review": None, "sol": None,
+        "compile_mode": None, "review": None, "sol": None, "hardware": None,
     }
     ver.set_timing(timing)
     if ver.device == "cuda":
@@ -170,6 +170,8 @@ def _judge_cuda(ver: Verification, tres: dict[str, Any], timing: Timing, cheats:
             timing["speedup_vs_compile_interval"] = ratio_interval(timing["compile_ms_interval"], cand_iv)
         _bounds(ver, base, med, timing, cheats)
         timing["sol"] = baselines.speed_of_light(base, med)
+    ref_launches = base.get("reference_launches")
+    timing["hardware"] = hardware.build(tres.get("hardware"), ref_launches if isinstance(ref_launches, float) else None)
     ver.note(baseline_cached=base.get("cached"), baseline_replaced=base.get("replaced"))
     return _timing_message(timing)
 

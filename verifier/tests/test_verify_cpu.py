@@ -26,8 +26,9 @@ def check_schema(v):
                                     "speedup_vs_eager", "speedup_vs_compile", "flex_ms", "speedup_vs_flex",
                                     "method", "method_note", "host_ms", "eager_ms_interval", "compile_ms_interval",
                                     "speedup_vs_eager_interval", "speedup_vs_compile_interval", "compile_mode",
-                                    "review", "sol"}
+                                    "review", "sol", "hardware"}
         assert {"median", "p20", "p80"} <= set(v["timing"]["candidate_ms"]) <= {"median", "p20", "p80", "low", "high"}
+        assert v["timing"]["hardware"] is None  # CPU mode: the interpreter compiles no kernels to report
     for c in v["cheats"]:
         assert set(c) == {"class", "evidence"}
 
