@@ -2,6 +2,13 @@
 // limit the main kernel is at, whether enough warps are resident, whether the tensor pipes work, and
 // what the warps wait on. Pure; kept apart from diagnosis.ts (verdict timing) on purpose.
 import type { KernelCounters, Profile } from './profile.js';
+import type { VerdictSummary } from './types.js';
+
+/** A kernel for a prompt, with its counters when it has any (no key otherwise: feedback recorded before
+ * profiling existed stays byte-for-byte the same). */
+export function withProfile(r: { source: string | null; verdict: VerdictSummary; profile?: Profile }): { source: string; verdict: VerdictSummary; profile?: Profile } {
+  return { source: r.source ?? '', verdict: r.verdict, ...(r.profile ? { profile: r.profile } : {}) };
+}
 
 /** DRAM or SM throughput at or above this % of peak: that unit is the limit. */
 export const AT_LIMIT_PCT = 80;

@@ -7,6 +7,8 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { parseProfile, unavailableProfile, type KernelCounters, type Profile } from '../domain/profile.js';
 import { mainKernel, profileDiagnosis } from '../domain/profileDiagnosis.js';
+import { buildPrompt } from '../domain/prompt.js';
+import type { Problem, VerdictSummary } from '../domain/types.js';
 import { FIXTURES } from './harness.js';
 
 const captured = JSON.parse(readFileSync(path.join(FIXTURES, 'profile_raw_page.json'), 'utf8')) as unknown;
@@ -48,4 +50,14 @@ test('low occupancy, idle tensor pipes on busy SMs, latency-bound', () => {
 test('no counters: one line with the reason; nothing without a profile', () => {
   assert.deepEqual(profileDiagnosis(unavailableProfile('CPU device: Nsight Compute reads GPU counters only')), ['No hardware counters for this kernel: CPU device: Nsight Compute reads GPU counters only.']);
   assert.deepEqual(profileDiagnosis(undefined), []);
+});
+
+test('the counters of the kernel to make faster go under its diagnosis in the prompt', () => {
+  const problem: Problem = { id: 'p', source: 'class Model:\n    pass\n', backend: 'triton' };
+  const timed: VerdictSummary = { status: 'correct', message: 'ok', correctness: null, cheats: [], gpu: null, artifactKey: null,
+    timing: { meaningful: true, candidateMs: 1, eagerMs: 2, compileMs: null, speedupVsEager: 2, speedupVsCompile: null } };
+  const withCounters = buildPrompt(problem, 2, 0, { instruction: 'faster', previous: { source: 'class ModelNew: pass', verdict: timed, profile: parseProfile(captured) }, best: null, recent: [] });
+  assert.match(withCounters, /Diagnosis:\n(- .*\n)*- Counters of copy_kernel .*DRAM throughput 92% of peak/);
+  const without = buildPrompt(problem, 2, 0, { instruction: 'faster', previous: { source: 'class ModelNew: pass', verdict: timed }, best: null, recent: [] });
+  assert.doesNotMatch(without, /Counters of|hardware counters/);
 });
