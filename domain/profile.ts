@@ -1,9 +1,7 @@
 // The verifier's profile result (`python -m verifier profile`, docs/verifier-contract.md "Profile"):
 // Nsight Compute counters of one candidate's kernels, validated where it enters TypeScript.
 import { z } from 'zod';
-
-/** Candidates profiled per search at most (each costs a process under ncu and kernel replays). */
-export const PROFILE_PER_SEARCH = 3;
+import { unavailableProfile } from './profileDiagnosis.js';
 
 const pct = z.number().nullable();
 
@@ -28,10 +26,7 @@ export const profileSchema = z.object({
 export type KernelCounters = z.infer<typeof kernelCountersSchema>;
 export type Profile = z.infer<typeof profileSchema>;
 
-/** A profile that could not be had (the activity failed, the verifier's answer did not parse). */
-export function unavailableProfile(reason: string, costS = 0): Profile {
-  return { available: false, reason, kernels: [], cost_s: costS, stages: { profile: costS } };
-}
+export { unavailableProfile } from './profileDiagnosis.js';
 
 /** The verifier's JSON as a Profile; anything malformed becomes an unavailable profile saying so. */
 export function parseProfile(raw: unknown): Profile {

@@ -1,6 +1,6 @@
 // Sentences for the next prompt from a kernel's Nsight Compute counters (domain/profile.ts): which
 // limit the main kernel is at, whether enough warps are resident, whether the tensor pipes work, and
-// what the warps wait on. Pure; kept apart from diagnosis.ts (verdict timing) on purpose.
+// what the warps wait on. Pure (types only from profile.ts: the workflow imports this); kept apart from diagnosis.ts (verdict timing) on purpose.
 import type { KernelCounters, Profile } from './profile.js';
 import type { VerdictSummary } from './types.js';
 
@@ -8,6 +8,15 @@ import type { VerdictSummary } from './types.js';
  * profiling existed stays byte-for-byte the same). */
 export function withProfile(r: { source: string | null; verdict: VerdictSummary; profile?: Profile }): { source: string; verdict: VerdictSummary; profile?: Profile } {
   return { source: r.source ?? '', verdict: r.verdict, ...(r.profile ? { profile: r.profile } : {}) };
+}
+
+/** Candidates profiled per search at most (each costs a process under ncu and kernel replays). */
+export const PROFILE_PER_SEARCH = 3;
+
+/** A profile that could not be had (the activity failed, the verifier's answer did not parse). Here, not in
+ * profile.ts, so that the workflow bundle gets it without zod. */
+export function unavailableProfile(reason: string, costS = 0): Profile {
+  return { available: false, reason, kernels: [], cost_s: costS, stages: { profile: costS } };
 }
 
 /** DRAM or SM throughput at or above this % of peak: that unit is the limit. */

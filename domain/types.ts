@@ -155,6 +155,8 @@ export interface PopulationMember {
   /** Its signature key (domain/signature.ts). */
   signature: string;
   verdict: VerdictSummary;
+  /** Its Nsight Compute counters, once profiled (workflows/kernelSearch.ts, patch 'ncu-profile'). */
+  profile?: Profile;
 }
 
 export interface GenerateRequest {
@@ -212,6 +214,7 @@ export interface BestKernel {
   index: number;
   source: string;
   verdict: VerdictSummary;
+  profile?: Profile;
 }
 
 export interface SearchResult {
