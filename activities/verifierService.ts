@@ -33,8 +33,9 @@ export class VerifierService {
     private readonly env: NodeJS.ProcessEnv,
   ) {}
 
-  /** Sends one request and waits for its verdict (raw JSON, validated by the caller). One at a time. */
-  verify(request: Record<string, unknown>, signal: AbortSignal, timeoutMs: number): Promise<unknown> {
+  /** Sends one request and waits for its verdict, or with kind 'profile' its Nsight Compute profile (raw
+   * JSON, validated by the caller). One at a time. */
+  verify(request: Record<string, unknown>, signal: AbortSignal, timeoutMs: number, kind: 'verify' | 'profile' = 'verify'): Promise<unknown> {
     if (this.pending) return Promise.reject(new Error('verifier service is busy (one request at a time per slot)'));
     if (signal.aborted) return Promise.reject(signal.reason);
     const child = this.child ?? this.start();
@@ -69,7 +70,7 @@ export class VerifierService {
           reject(e);
         },
       };
-      child.stdin?.write(JSON.stringify({ id, request }) + '\n');
+      child.stdin?.write(JSON.stringify(kind === 'verify' ? { id, request } : { id, kind, request }) + '\n');
     });
   }
 
@@ -120,13 +121,13 @@ export class VerifierService {
   }
 
   private onLine(line: string): void {
-    let msg: { id?: unknown; verdict?: unknown };
+    let msg: { id?: unknown; verdict?: unknown; profile?: unknown };
     try {
-      msg = JSON.parse(line) as { id?: unknown; verdict?: unknown };
+      msg = JSON.parse(line) as { id?: unknown; verdict?: unknown; profile?: unknown };
     } catch {
       return; // not protocol; the service writes only JSON lines to stdout
     }
-    if (this.pending && msg.id === this.pending.id) this.pending.resolve(msg.verdict);
+    if (this.pending && msg.id === this.pending.id) this.pending.resolve(msg.verdict ?? msg.profile);
   }
 }
 

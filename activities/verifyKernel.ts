@@ -9,6 +9,7 @@ import { verificationLimitS } from '../domain/defaults.js';
 import type { VerdictSummary, VerifyRequest } from '../domain/types.js';
 import { isConfigurationError, summarizeVerdict, verdictSchema } from '../domain/verdict.js';
 import { verifierPython } from '../infra/paths.js';
+import { parseProfile, unavailableProfile, type Profile } from '../domain/profile.js';
 import { ArtifactStore } from './artifacts.js';
 import { problemOf } from './problemSource.js';
 import { SlotPool } from './slots.js';
@@ -25,6 +26,8 @@ export interface VerificationConfig {
 }
 
 const HEARTBEAT_MS = 2000;
+/** The verifier bounds a profile at 300 s (verifier/profile.py PROFILE_TIMEOUT_S); this is the wait for its answer. */
+const PROFILE_LIMIT_S = 360;
 
 /** The slots that share `slot`'s GPU (`--per-gpu`): a slot held t seconds costs t / this of the card. A CPU lane is its own. */
 export function slotShares(device: VerifierDevice, slots: readonly string[], slot: string): number {
@@ -73,5 +76,38 @@ export function createVerificationActivities(config: VerificationConfig) {
     }
   }
 
-  return { verifyKernel };
+  /** Nsight Compute counters of a verified candidate (verifier/profile.py), on a slot like a verification.
+   * Never throws for the profile's own failures: they come back as `available: false` with the reason
+   * (cancellation still ends it). */
+  async function profileKernel(req: VerifyRequest): Promise<Profile> {
+    const ctx = Context.current();
+    const problem = await problemOf(req, store);
+    const slot = await pool.acquire(ctx.cancellationSignal);
+    const heartbeat = setInterval(() => ctx.heartbeat({ slot }), HEARTBEAT_MS);
+    const startedAtMs = Date.now();
+    try {
+      const request = {
+        problem_id: problem.id,
+        problem_source: problem.source,
+        candidate_source: req.candidateSource,
+        backend: problem.backend,
+        device: config.device,
+        timeout_s: req.timeoutS,
+        seeds: [0],
+        timing: false,
+      };
+      const raw = await services.forSlot(slot).verify(request, ctx.cancellationSignal, PROFILE_LIMIT_S * 1000, 'profile');
+      const profile = parseProfile(raw);
+      await store.put(ArtifactStore.keyFor(req.searchId, req.round, req.index, 'profile.json'), JSON.stringify(profile, null, 2));
+      return profile;
+    } catch (err) {
+      if (ctx.cancellationSignal.aborted) throw err;
+      return unavailableProfile(`the profile failed: ${err instanceof Error ? err.message.slice(0, 500) : String(err)}`, (Date.now() - startedAtMs) / 1000);
+    } finally {
+      clearInterval(heartbeat);
+      pool.release(slot);
+    }
+  }
+
+  return { verifyKernel, profileKernel };
 }

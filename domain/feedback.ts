@@ -1,5 +1,6 @@
 // Which instruction and which past attempt each candidate of the next round gets. Pure and
 // deterministic: it runs inside the workflow.
+import { withProfile } from './profileDiagnosis.js';
 import type { BestKernel, CandidateRecord, Feedback } from './types.js';
 import { verdictLine } from './prompt.js';
 
@@ -28,7 +29,7 @@ export function planRound(records: CandidateRecord[], best: BestKernel | null, w
       if (i % 2 === 1) return { instruction: 'explore', previous: null, best: bestForPrompt, recent };
       const failure = i > 0 ? failures[i / 2 - 1] : undefined;
       if (failure) return { instruction: 'fix', previous: { source: failure.source!, verdict: failure.verdict }, best: bestForPrompt, recent };
-      return { instruction: 'faster', previous: { source: best.source, verdict: best.verdict }, best: bestForPrompt, recent };
+      return { instruction: 'faster', previous: withProfile(best), best: bestForPrompt, recent };
     }
     const failure = failures[i];
     if (failure) return { instruction: 'fix', previous: { source: failure.source!, verdict: failure.verdict }, best: null, recent };

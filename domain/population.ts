@@ -1,5 +1,6 @@
 // The search's population: the top few correct kernels that differ in approach, and the plan of each
 // round drawn from it (docs/search.md). Pure and deterministic: it runs inside the workflow.
+import { withProfile } from './profileDiagnosis.js';
 import { verdictLine } from './prompt.js';
 import { rankingSpeedup, speedup } from './ranking.js';
 import { describeSignature, kernelSignature, signatureKey } from './signature.js';
@@ -171,7 +172,7 @@ export function planFromPopulation(records: readonly CandidateRecord[], populati
   const used = { faster: 0, combine: 0, fix: 0 };
   const faster = (): Feedback => {
     const m = population[used.faster++ % population.length]!;
-    return { instruction: 'faster', previous: { source: m.source, verdict: m.verdict }, best: m === top ? null : best, recent, parents: [candidateKey(m)] };
+    return { instruction: 'faster', previous: withProfile(m), best: m === top ? null : best, recent, parents: [candidateKey(m)] };
   };
   const explore = (): Feedback => ({ instruction: 'explore', previous: null, best, recent, approaches });
   return Array.from({ length: width }, (_, i): Feedback => {
@@ -182,7 +183,7 @@ export function planFromPopulation(records: readonly CandidateRecord[], populati
       const pair = pairs.length > 0 ? pairs[used.combine++ % pairs.length] : undefined;
       if (!pair) return faster();
       const [a, b] = [population[pair[0]]!, population[pair[1]]!];
-      return { instruction: 'combine', previous: { source: a.source, verdict: a.verdict }, other: { source: b.source, verdict: b.verdict }, best: null, recent, approaches, parents: [candidateKey(a), candidateKey(b)] };
+      return { instruction: 'combine', previous: withProfile(a), other: withProfile(b), best: null, recent, approaches, parents: [candidateKey(a), candidateKey(b)] };
     }
     const f = failures[used.fix++];
     return f ? fixFeedback(f, best) : explore();

@@ -1,6 +1,8 @@
 // Prompt building: pure, so the same text is produced on any worker and can be unit tested.
 import type { Backend, Feedback, Problem, VerdictSummary } from './types.js';
 import { diagnose, diagnosisTag } from './diagnosis.js';
+import type { Profile } from './profile.js';
+import { profileDiagnosis } from './profileDiagnosis.js';
 import { truncateMiddle } from './text.js';
 
 /** Rough budget for one prompt, in characters (about 4 characters a token). */
@@ -52,7 +54,7 @@ export function verdictLine(v: VerdictSummary): string {
   return `${v.status}${s}: ${first.slice(0, 200)}`;
 }
 
-function describeVerdict(v: VerdictSummary, budget: number): string {
+function describeVerdict(v: VerdictSummary, budget: number, profile?: Profile): string {
   const lines = [`Verifier status: ${v.status}`, 'Verifier message:', truncateMiddle(v.message, budget)];
   const c = v.correctness;
   if (c && v.status === 'incorrect') {
@@ -69,7 +71,8 @@ function describeVerdict(v: VerdictSummary, budget: number): string {
     lines.push(`Speed: ${fmt(t.candidateMs)} ms; ${fmt(t.speedupVsEager)}x vs eager PyTorch${iv}, ${fmt(t.speedupVsCompile)}x vs torch.compile${flex}.`);
   }
   const diagnosis = diagnose(v);
-  if (diagnosis.length > 0) lines.push('Diagnosis:', ...diagnosis.map((d) => `- ${d}`));
+  const counters = t?.meaningful ? profileDiagnosis(profile) : [];
+  if (diagnosis.length + counters.length > 0) lines.push('Diagnosis:', ...[...diagnosis, ...counters].map((d) => `- ${d}`));
   return lines.join('\n');
 }
 
@@ -115,10 +118,10 @@ export function buildPrompt(problem: Problem, round: number, index: number, feed
   if (feedback.previous) {
     // two kernels to combine share what one previous attempt would get
     const logBudget = Math.max(1500, Math.floor(room * (feedback.instruction === 'combine' && feedback.other ? 0.2 : 0.4)));
-    const verdict = describeVerdict(feedback.previous.verdict, logBudget);
+    const verdict = describeVerdict(feedback.previous.verdict, logBudget, feedback.previous.profile);
     const other = feedback.instruction === 'combine' ? feedback.other : null;
     sections.push('', other ? 'Kernel A:' : feedback.instruction === 'faster' ? 'Kernel to make faster:' : 'Previous attempt:', codeBlock(feedback.previous.source), verdict);
-    if (other) sections.push('', 'Kernel B:', codeBlock(other.source), describeVerdict(other.verdict, logBudget));
+    if (other) sections.push('', 'Kernel B:', codeBlock(other.source), describeVerdict(other.verdict, logBudget, other.profile));
     room -= sections.join('\n').length;
   }
   if (feedback.approaches && feedback.approaches.length > 0 && feedback.instruction === 'explore') {

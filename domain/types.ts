@@ -1,6 +1,7 @@
 // Types shared by the workflow, the activities and the CLI. Pure: no Node, no I/O, so the workflow
 // bundle can import this file.
 import type { ProblemKey } from './problemKey.js';
+import type { Profile } from './profile.js';
 
 export type Backend = 'triton' | 'cuda';
 export const BACKENDS: readonly Backend[] = ['triton', 'cuda'];
@@ -156,6 +157,8 @@ export interface CandidateRecord {
   atMs: number;
   tokens: number;
   artifacts: Record<string, string>;
+  /** Nsight Compute counters, when this candidate was one of the search's profiled few (domain/profile.ts). */
+  profile?: Profile;
 }
 
 export type Instruction = 'first' | 'fix' | 'faster' | 'explore' | 'combine';
@@ -164,12 +167,12 @@ export type Instruction = 'first' | 'fix' | 'faster' | 'explore' | 'combine';
 export interface Feedback {
   instruction: Instruction;
   /** The attempt this prompt follows up on, if any. */
-  previous: { source: string; verdict: VerdictSummary } | null;
+  previous: { source: string; verdict: VerdictSummary; profile?: Profile } | null;
   best: { source: string; speedupVsEager: number | null; speedupVsCompile: number | null } | null;
   /** One line each for other recent attempts, newest first. */
   recent: string[];
   /** For 'combine': the second correct kernel whose ideas are to be merged with `previous`. */
-  other?: { source: string; verdict: VerdictSummary } | null;
+  other?: { source: string; verdict: VerdictSummary; profile?: Profile } | null;
   /** The approaches the population already holds (domain/signature.ts), for 'explore' to avoid. */
   approaches?: string[];
   /** The candidates this prompt follows up on, as "round.index"; copied into the candidate's record. */
@@ -184,6 +187,8 @@ export interface PopulationMember {
   /** Its signature key (domain/signature.ts). */
   signature: string;
   verdict: VerdictSummary;
+  /** Its Nsight Compute counters, once profiled (workflows/kernelSearch.ts, patch 'ncu-profile'). */
+  profile?: Profile;
 }
 
 export interface GenerateRequest {
@@ -244,6 +249,7 @@ export interface BestKernel {
   index: number;
   source: string;
   verdict: VerdictSummary;
+  profile?: Profile;
 }
 
 export interface SearchResult {

@@ -18,6 +18,9 @@ test('the loop solves a scripted problem, feeding each verdict into the next pro
   assert.equal(result.stopReason, 'solved_untimed');
   assert.deepEqual(result.candidates.map((c: { status: string }) => c.status), ['compile_error', 'incorrect', 'correct']);
   assert.match(result.best.source, /class ModelNew/);
+  // The new best was profiled (patch 'ncu-profile'); the CPU verifier says why there are no counters.
+  assert.equal(result.best.profile?.available, false, JSON.stringify(result.best.profile));
+  assert.match(result.best.profile.reason, /CPU device/);
 
   const prompts = env.model.requests.filter((r) => r.problemId === 'vector_add');
   assert.deepEqual(prompts.map((p) => p.round), [1, 2, 3]);

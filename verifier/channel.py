@@ -48,6 +48,7 @@ EVENTS: dict[str, dict[str, tuple[type, ...]]] = {
     "correctness_done": {},
     "hidden_done": {},
     "timing_done": {},
+    "profile_done": {},  # the profiled calls are over (``verifier.profile``)
     "error": {"kind": (str,), "stage": (str,), "message": (str,)},
 }
 # the results file of each *_done event: named by the parent, never by the event
@@ -235,7 +236,7 @@ class Channel:
             return "import" in self.sent and "ready" in seen
         if name == "call":
             return "job" in self.sent or "hidden" in self.sent
-        need = {"correctness_done": "job", "hidden_done": "hidden", "timing_done": "time"}[name]
+        need = {"correctness_done": "job", "hidden_done": "hidden", "timing_done": "time", "profile_done": "profile"}[name]
         return need in self.sent
 
     def _error_status(self, claimed: Any) -> str:

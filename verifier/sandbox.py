@@ -225,13 +225,16 @@ def _env_mb(name: str, default: int) -> int:
         return default
 
 
-def spawn_runner(cfg_path: str, workdir: str, env: dict[str, str], use_netns: bool) -> tuple[subprocess.Popen, int, Any, Any]:
+def spawn_runner(cfg_path: str, workdir: str, env: dict[str, str], use_netns: bool,
+                 wrap: list[str] | None = None) -> tuple[subprocess.Popen, int, Any, Any]:
     """Start ``python -m verifier._runner``; returns (process, read end of the control pipe, stdout, stderr files).
+    ``wrap`` (a profiler's command line, ``verifier.profile``) goes right before the python: inside the
+    namespaces, so what it starts is confined like any candidate process.
 
     Where the isolation is missing and not allowed (``isolation_missing``), what starts is a process that
     says why on stderr and exits: the verification ends as ``infra_error`` (fail closed)."""
     r, w = os.pipe()
-    cmd = [sys.executable, "-X", "faulthandler", "-m", "verifier._runner", cfg_path, str(w)]
+    cmd = [*(wrap or []), sys.executable, "-X", "faulthandler", "-m", "verifier._runner", cfg_path, str(w)]
     missing = isolation_missing(use_netns)
     if missing is None:
         cmd = ["unshare", *PIDNS_FLAGS] + cmd
@@ -277,8 +280,11 @@ class RunnerProcess:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def start_runner(device: str, use_netns: bool) -> RunnerProcess:
-    """Start a candidate process in a fresh private directory; it imports torch and waits for ``import``."""
+def start_runner(device: str, use_netns: bool, wrap: list[str] | None = None,
+                 extra_cfg: dict[str, Any] | None = None, needed: list[str] | None = None) -> RunnerProcess:
+    """Start a candidate process in a fresh private directory; it imports torch and waits for ``import``.
+    ``wrap``, ``extra_cfg`` and ``needed`` (read-only paths that stay visible) are for profiling
+    (``verifier.profile``)."""
     workdir = make_workdir()
     ddir = data_dir()
     from verifier.gpu_lock import LOCK_DIR_DEFAULT
@@ -294,12 +300,14 @@ def start_runner(device: str, use_netns: bool) -> RunnerProcess:
     if use_netns and mountns_available():  # what stays writable when the process confines itself
         cfg["confine"] = {
             "writable": [workdir, os.path.join(ddir, "triton_cache"), os.path.join(ddir, "torch_extensions")],
-            "needed": [REPO_ROOT, sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))],
+            "needed": [REPO_ROOT, sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable)),
+                       *(needed or [])],
             "scratch": scratch, "scratch_mb": _env_mb("VERIFIER_SCRATCH_MB", SCRATCH_MB_DEFAULT),
             "shm_mb": _env_mb("VERIFIER_SHM_MB", SHM_MB_DEFAULT),
             "cover": list(COVER_DIRS), "sockets": socket_paths(),
             "required": not allow_unconfined(),  # a failed confinement ends the process: infra_error
         }
+    cfg.update(extra_cfg or {})
     for d in ("triton_cache", "torch_extensions"):
         os.makedirs(os.path.join(ddir, d), exist_ok=True)
     cfg_path = os.path.join(workdir, "config.json")
@@ -313,7 +321,7 @@ def start_runner(device: str, use_netns: bool) -> RunnerProcess:
         extra["TRITON_INTERPRET"] = "1"
         extra.setdefault("CUDA_VISIBLE_DEVICES", "")
     t = time.monotonic()
-    proc, ctl_fd, out_f, err_f = spawn_runner(cfg_path, workdir, clean_env(extra), use_netns)
+    proc, ctl_fd, out_f, err_f = spawn_runner(cfg_path, workdir, clean_env(extra), use_netns, wrap)
     out_f.close()
     err_f.close()
     return RunnerProcess(proc, ctl_fd, workdir, device, use_netns and (missing is None or allow_unconfined()),

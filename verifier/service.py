@@ -12,7 +12,9 @@ candidate survives into the next.
 
 Protocol: one JSON object per line on stdin, ``{"id": ..., "request": {...}}`` (the request is what
 ``verify --request`` reads); one line per request on stdout, ``{"id": ..., "verdict": {...}}`` (plus
-``"detail"``, internal numbers, with VERIFIER_DEBUG=1). Anything
+``"detail"``, internal numbers, with VERIFIER_DEBUG=1). A line with ``"kind": "profile"`` asks for the
+candidate's Nsight Compute counters instead (``verifier.profile``) and is answered ``{"id": ..., "profile":
+{...}}``. Anything
 else this process prints goes to stderr. Closing stdin stops the service and the candidate it is running.
 """
 from __future__ import annotations
@@ -177,12 +179,21 @@ def serve(device: str) -> int:
             if not line.strip():
                 continue
             rid: Any = None
+            kind = "verify"
             try:
                 msg = json.loads(line)
                 rid = msg.get("id") if isinstance(msg, dict) else None
+                kind = msg.get("kind") or "verify"
                 raw = json.dumps(msg["request"])
-            except (json.JSONDecodeError, KeyError, TypeError) as e:
+            except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
                 raw = f"<not a request line: {e}>"
+            if kind == "profile":  # a process of its own under ncu (never a spare: ncu must start it)
+                from verifier import profile
+
+                proto.write(json.dumps({"id": rid, "profile": clean_json(profile.profile_request(raw))},
+                                       allow_nan=False) + "\n")
+                proto.flush()
+                continue
             verdict, _ = verify.verdict_for(raw, warm)
             answer: dict[str, Any] = {"id": rid, "verdict": clean_json(verdict)}
             if os.environ.get("VERIFIER_DEBUG") == "1":

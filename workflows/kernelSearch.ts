@@ -22,6 +22,8 @@ import {
 import type { ActivityOptions } from '@temporalio/common';
 import type { Activities } from '../activities/index.js';
 import { problemKeyOf } from '../domain/problemKey.js';
+import type { Profile } from '../domain/profile.js';
+import { PROFILE_PER_SEARCH, unavailableProfile } from '../domain/profileDiagnosis.js';
 import { errorLine, truncateMiddle } from '../domain/text.js';
 import { MAX_EXTENSION_MS, MAX_TOTAL_BUDGET_MS, SEARCH_ATTRIBUTES, VERIFY_ACTIVITY_SLACK_S, verificationLimitS } from '../domain/defaults.js';
 import { formatDuration } from '../domain/duration.js';
@@ -83,6 +85,52 @@ const KEEP_SOURCES_OF_LAST = 16;
 const DETAIL_VERDICTS = 5;
 /** Rounds planned from the population (domain/population.ts) instead of planRound; histories from before plan the old way. */
 const POPULATION_PATCH = 'population-planning';
+/** Nsight Compute counters for the best and the population's new members (at most PROFILE_PER_SEARCH). */
+const PROFILE_PATCH = 'ncu-profile';
+
+/**
+ * Profiles started off the critical path: each runs while the next round generates; `settled` waits for
+ * those started before a round. A failed profile becomes an unavailable one (the search never fails for
+ * it); a cancelled search cancels them with its scope.
+ */
+class Profiler {
+  private started = 0;
+  private pending: { round: number; done: Promise<void> }[] = [];
+  private readonly profileKernel: Activities['profileKernel'];
+
+  constructor(
+    private readonly searchId: string,
+    private readonly problemArg: () => Pick<VerifyRequest, 'problem' | 'problemKey'>,
+    private readonly timeoutS: number,
+    verifyOptions: ActivityOptions,
+  ) {
+    this.profileKernel = proxyActivities<Activities>({ ...verifyOptions, startToCloseTimeout: '7 minutes', retry: { maximumAttempts: 1 } }).profileKernel;
+  }
+
+  start(state: CarriedState, rec: CandidateRecord, changed: () => void): void {
+    if (this.started >= PROFILE_PER_SEARCH || rec.source === null || rec.verdict.status !== 'correct') return;
+    this.started += 1;
+    const req: VerifyRequest = { searchId: this.searchId, ...this.problemArg(), round: rec.round, index: rec.index, candidateSource: rec.source, timeoutS: this.timeoutS };
+    const attach = (profile: Profile) => {
+      rec.profile = profile;
+      if (state.best && state.best.round === rec.round && state.best.index === rec.index) state.best.profile = profile;
+      for (const m of state.population ?? []) if (m.round === rec.round && m.index === rec.index) m.profile = profile;
+      changed();
+    };
+    const done = this.profileKernel(req).then(attach, (err: unknown) => {
+      if (isCancellation(err)) return;
+      attach(unavailableProfile(`the profile activity failed: ${failureMessage(err)}`.slice(0, 500)));
+    });
+    this.pending.push({ round: rec.round, done });
+  }
+
+  /** Waits for the profiles started in rounds before `round`. */
+  async settled(round: number): Promise<void> {
+    const due = this.pending.filter((p) => p.round < round);
+    this.pending = this.pending.filter((p) => p.round >= round);
+    await Promise.all(due.map((p) => p.done));
+  }
+}
 /** Verifier messages in the status query and the result: head and tail, where the error itself is. */
 const RECENT_MESSAGE_CHARS = 1200;
 /** Wait after a round in which every candidate failed for infrastructure reasons, doubling up to the cap. */
@@ -107,6 +155,7 @@ export async function kernelSearch(input: SearchInput, carried?: CarriedState): 
   const problemKey = byKey ? problemKeyOf(problem) : undefined;
   /** The problem as activity inputs carry it: by key (new searches), or whole (histories from before the patch). */
   const problemArg = () => (problemKey ? { problemKey } : { problem });
+  const profiler = patched(PROFILE_PATCH) ? new Profiler(searchId, problemArg, options.verifyTimeoutS, verifyOptions) : null;
   /** With the patch, a proxy whose calls carry a summary for the UI's timeline. */
   const generateWith = (summary: string) => (byKey ? proxyActivities<Activities>({ ...GENERATE_OPTIONS, summary }).generateKernel : generateKernel);
   const verifyWith = (summary: string) => (byKey ? proxyActivities<Activities>({ ...verifyOptions, summary }).verifyKernel : verifyKernel);
@@ -189,10 +238,12 @@ export async function kernelSearch(input: SearchInput, carried?: CarriedState): 
     state.tokens += rec.tokens;
     state.gpuSeconds = (state.gpuSeconds ?? 0) + (rec.verdict.gpuSeconds ?? 0);
     // appends the record; updates the best kernel and the population
-    if (recordCandidate(state, rec)) {
+    const isBest = recordCandidate(state, rec);
+    if (isBest) {
       const s = speedup(rec.verdict);
       if (s !== null) upsertSearchAttributes([{ key: bestSpeedupKey, value: s }]);
     }
+    if (isBest || state.population?.some((m) => m.round === rec.round && m.index === rec.index)) profiler?.start(state, rec, updateDetails);
     updateDetails();
   }
 
@@ -208,6 +259,7 @@ export async function kernelSearch(input: SearchInput, carried?: CarriedState): 
   async function runRound(): Promise<void> {
     state.round += 1;
     const round = state.round;
+    await profiler?.settled(round - 1); // profiles started two rounds ago (never the last round's: they overlap this one's generation)
     const remaining = options.maxCandidates > 0 ? options.maxCandidates - state.candidatesStarted : options.width;
     const plans = planNext(state, round, Math.min(options.width, remaining), patched(POPULATION_PATCH) ? 'population' : 'classic');
     state.candidatesStarted += plans.length;
@@ -279,6 +331,7 @@ export async function kernelSearch(input: SearchInput, carried?: CarriedState): 
       stopReason = nextStopReason();
       if (stopReason) break;
       if (workflowInfo().continueAsNewSuggested) {
+        await profiler?.settled(Infinity);
         await condition(allHandlersFinished);
         await continueAsNew<typeof kernelSearch>(input, compact(state));
       }
@@ -291,6 +344,7 @@ export async function kernelSearch(input: SearchInput, carried?: CarriedState): 
     throw err;
   }
 
+  await profiler?.settled(Infinity);
   const solved = state.best?.verdict.status === 'correct';
   await finalise(finalStatus(solved, stopReason));
   await condition(allHandlersFinished);

@@ -63,6 +63,49 @@ def _next_command() -> dict:
     return json.loads(line)
 
 
+PROFILE_MAX_CALLS = 5
+
+
+def _profiled_calls(torch: Any, h: Any, model_cls: Any, workdir: str, device: str, job: dict, cand_path: str) -> None:
+    """The ``profile`` command (``verifier.profile``): one seed's model and inputs, one call outside the
+    profiled range (Triton's JIT and autotuning), then ``calls`` calls between cudaProfilerStart and
+    cudaProfilerStop (ncu runs with ``--profile-from-start off``: the harness's own kernels stay out).
+    Ends this process, which lets ncu write its report."""
+    from verifier import errors
+    from verifier import problem_inputs as pin
+    from verifier.candidate import harness
+
+    try:
+        problem = pin.load_problem(os.path.join(workdir, job["problem"]), "kernel_problem")
+        seed = int(job["seed"])
+        init = pin.init_inputs(torch, problem, seed)
+        _, sd = pin.reference_state(torch, problem, seed, init)
+    except BaseException as e:  # noqa: BLE001 - the parent ran this problem already: an infrastructure fault
+        fail("infra_error", "profile", "the candidate's process could not load the problem: " + errors.format_exception(e, cand_path))
+    cudart = torch.cuda.cudart() if device == "cuda" else None
+    try:
+        torch.manual_seed(seed)
+        model = model_cls(*init)
+        harness.copy_state(torch, model, sd)
+        model = model.to(device) if hasattr(model, "to") else model
+        a = pin.make_inputs(torch, problem, seed, device)
+        h.run_forward(model, a, poison=None)
+        if cudart is not None:
+            torch.cuda.synchronize()
+            cudart.cudaProfilerStart()
+        for _ in range(max(1, min(int(job.get("calls", 1)), PROFILE_MAX_CALLS))):
+            h.run_forward(model, a, poison=None)
+        if cudart is not None:
+            torch.cuda.synchronize()
+            cudart.cudaProfilerStop()
+    except BaseException as e:  # noqa: BLE001 - candidate code may raise anything
+        fail("runtime_error", "profile", errors.format_exception(e, cand_path))
+    send(ev="profile_done")
+    _next_command()  # the parent's word to end: a normal exit, after which ncu writes its report
+    _CTL.close()
+    os._exit(0)
+
+
 def main() -> None:  # noqa: C901 - one linear script
     global _CTL
     _die_with_parent()
@@ -121,7 +164,7 @@ def main() -> None:  # noqa: C901 - one linear script
         lock.release()
     if lock_dir_fd is not None:
         os.close(lock_dir_fd)
-    if device == "cuda":
+    if device == "cuda" and not cfg.get("profile"):  # under Nsight Compute, CUPTI is ncu's
         # outside the lock: held for its 3 s of host work, it cut a batch's throughput by a third (H100);
         # its one 1-element kernel can land in one timing trial, which a median of hundreds absorbs
         h.start_profiler()
@@ -149,8 +192,11 @@ def main() -> None:  # noqa: C901 - one linear script
         fail("compile_error", "import", "candidate does not define ModelNew")
     send(ev="imported", import_s=round(_perf() - t_imp, 4))
 
-    # ---- wait for the job -----------------------------------------------------------------------
-    job = _next_command().get("job")
+    # ---- wait for the job (or, under Nsight Compute, the profiled calls) ------------------------------
+    cmd = _next_command()
+    if cmd.get("cmd") == "profile":
+        _profiled_calls(torch, h, model_cls, workdir, device, cmd.get("job") or {}, cand_path)
+    job = cmd.get("job")
     if not isinstance(job, dict):
         os._exit(0)
     from verifier import problem_inputs as pin
