@@ -1,6 +1,5 @@
 # Stale output: the extension allocates the output with torch::empty and launches a kernel that never writes
 # it; the caller gets whatever the allocator's memory held (stale-output: the harness poisons that memory).
-import torch
 import torch.nn as nn
 from torch.utils.cpp_extension import load_inline
 
