@@ -13,12 +13,12 @@
 // Usage: node dist/bench/acceptance.js [--out DIR] [--only search,audit,crash] [--per-gpu N]
 import { execa, type ResultPromise } from 'execa';
 import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO_ROOT } from '../infra/paths.js';
 import { resolveTemporalTarget, startEmbeddedServer } from '../infra/temporal.js';
+import { freePort } from '../test/harness.js';
 
 const CLI = path.join(REPO_ROOT, 'dist', 'cli', 'main.js');
 const ACCEPTANCE = path.join(REPO_ROOT, 'bench', 'acceptance');
@@ -45,17 +45,6 @@ interface Row {
 
 function log(line: string): void {
   process.stderr.write(`[acceptance ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** GPU utilisation samples from nvidia-smi, every 200 ms, for the busy fraction of each phase. */
@@ -258,7 +247,7 @@ async function phaseCrash(stack: Stack, sampler: GpuSampler, expected: Record<st
     infra += v.statuses.filter((s) => s === 'infra_error').length;
     candidates += v.candidates;
   }
-  const done = entries.filter((e) => e.status === 'solved' || (e.status === 'kept' && true)).length;
+  const done = entries.filter((e) => e.status === 'solved' || e.status === 'kept').length;
   const lost = correct.length - done;
   const got = `${done}/${correct.length} solved or kept, ${candidates} verdicts; resume: ${entries.map((e) => e.status).filter((s) => s === 'kept').length} kept (exits ${attached.exitCode}, ${resumed.exitCode})`;
   return { phase: `crash (campaign of ${correct.length}, GPU worker SIGKILLed after ${before} verdicts)`, expected: `${correct.length} solved, then all kept`, got, ok: lost === 0 && infra === 0 && resumed.exitCode === 0, infraErrors: infra, lost, wallS: (t1 - t0) / 1000, busy: sampler.busy(t0, t1) };

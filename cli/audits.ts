@@ -11,7 +11,7 @@ import { ArtifactStore } from '../activities/artifacts.js';
 import { auditProgressQuery } from '../workflows/auditDefinitions.js';
 import type { audit, auditKernel } from '../workflows/audit.js';
 import { verdictLines } from '../report/audit.js';
-import { connectedGpuSlots } from './campaigns.js';
+import { connectedGpuSlots, progressBar, progressDisplay } from './campaigns.js';
 import { pollUntilSettled } from './searches.js';
 
 interface Output {
@@ -53,26 +53,18 @@ async function submitAudit(client: Client, target: TemporalTarget, input: AuditI
     if (out.json) process.stdout.write(`${JSON.stringify({ audit: input.name, workflowId, url })}\n`);
     return 0;
   }
-  const tty = process.stderr.isTTY && !out.json;
-  let lastLine = '';
-  const show = (line: string) => {
-    if (tty) process.stderr.write(`\r\x1b[K${line}`);
-    else if (line !== lastLine) out.log(line);
-    lastLine = line;
-  };
+  const { show, end } = progressDisplay(out);
   const entries = await pollUntilSettled(handle.result(), async () => show(auditProgressLine(await handle.query(auditProgressQuery))));
   show(auditProgressLine(auditProgressOf(input.name, input.concurrency, entries)));
-  if (tty) process.stderr.write('\n');
+  end();
   if (out.json) process.stdout.write(`${JSON.stringify({ audit: input.name, url, entries, unmatched: input.unmatched, problemsWithoutKernel: input.problemsWithoutKernel })}\n`);
   else printAuditEntries(entries, input);
   return entries.some((e) => e.status === 'failed') ? 1 : 0;
 }
 
 export function auditProgressLine(p: AuditProgress): string {
-  const width = 24;
-  const filled = p.total === 0 ? width : Math.round((p.done / p.total) * width);
   const kept = p.entries.filter((e) => e.kept).length;
-  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${p.done}/${p.total} judged${kept > 0 ? ` (${kept} kept)` : ''} · ${p.heldUp} held up · ${p.running} running · ${p.failed} not judged${p.done === p.total ? ' · finished' : ''}`;
+  return `${progressBar(p.done, p.total)} ${p.done}/${p.total} judged${kept > 0 ? ` (${kept} kept)` : ''} · ${p.heldUp} held up · ${p.running} running · ${p.failed} not judged${p.done === p.total ? ' · finished' : ''}`;
 }
 
 function printAuditEntries(entries: AuditEntry[], input: AuditInput): void {

@@ -68,17 +68,11 @@ async function submit(client: Client, target: TemporalTarget, input: CampaignInp
     if (out.json) process.stdout.write(`${JSON.stringify({ campaign: input.name, workflowId, url })}\n`);
     return 0;
   }
-  const tty = process.stderr.isTTY && !out.json;
-  let lastLine = '';
-  const show = (line: string) => {
-    if (tty) process.stderr.write(`\r\x1b[K${line}`);
-    else if (line !== lastLine) out.log(line);
-    lastLine = line;
-  };
+  const { show, end } = progressDisplay(out);
   const entries = await pollUntilSettled(handle.result(), async () => show(progressLine(await handle.query(campaignProgressQuery))));
   // The bar's last state (all done), which the polling may have missed: on its own line, TTY or not.
   show(progressLine(progressOf(input, entries)));
-  if (tty) process.stderr.write('\n');
+  end();
   if (out.json) process.stdout.write(`${JSON.stringify({ campaign: input.name, url, entries })}\n`);
   else printEntries(entries);
   return entries.some((e) => e.status === 'failed') ? 1 : 0;
@@ -101,15 +95,39 @@ export function progressOf(input: CampaignInput, entries: CampaignEntry[]): Camp
   };
 }
 
-export function progressLine(p: CampaignProgress): string {
+/**
+ * A progress line that redraws itself on a TTY and, without one, is logged only when it changed;
+ * `end` finishes the TTY's line. With --json the lines go to the log (stderr), never over stdout.
+ */
+export function progressDisplay(out: Pick<Output, 'json' | 'log'>): { show: (line: string) => void; end: () => void } {
+  const tty = process.stderr.isTTY && !out.json;
+  let lastLine = '';
+  return {
+    show: (line) => {
+      if (tty) process.stderr.write(`\r\x1b[K${line}`);
+      else if (line !== lastLine) out.log(line);
+      lastLine = line;
+    },
+    end: () => {
+      if (tty) process.stderr.write('\n');
+    },
+  };
+}
+
+/** `[######..................]`: `done` of `total`, 24 characters wide. */
+export function progressBar(done: number, total: number): string {
   const width = 24;
-  const filled = p.total === 0 ? width : Math.round((p.done / p.total) * width);
+  const filled = total === 0 ? width : Math.round((done / total) * width);
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
+}
+
+export function progressLine(p: CampaignProgress): string {
   const remaining = p.total - p.done;
   // Each wave of `concurrency` searches takes at most the per-problem budget.
   const leftMs = Math.ceil(Math.max(0, remaining - p.running) / p.concurrency) * p.budgetMs + (p.running > 0 ? p.budgetMs : 0);
   const kept = p.entries.filter((e) => e.status === 'kept').length;
   const tail = remaining === 0 ? 'finished' : `at most ${formatDuration(leftMs)} left`;
-  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${p.done}/${p.total} done${kept > 0 ? ` (${kept} kept)` : ''} · ${p.solved} solved · ${p.running} running · ${p.failed} failed · ${tail}`;
+  return `${progressBar(p.done, p.total)} ${p.done}/${p.total} done${kept > 0 ? ` (${kept} kept)` : ''} · ${p.solved} solved · ${p.running} running · ${p.failed} failed · ${tail}`;
 }
 
 function printEntries(entries: CampaignEntry[]): void {
