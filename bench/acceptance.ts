@@ -10,7 +10,8 @@
 //   (c) crash: a campaign over the correct acceptance kernels (the scripted model replies with them), the
 //       GPU worker killed with SIGKILL while it verifies and started again, the campaign then resumed;
 // and prints one table: verdicts as expected, no infra_error, nothing lost, wall time, GPU busy fraction.
-// Usage: node dist/bench/acceptance.js [--out DIR] [--only search,audit,crash] [--per-gpu N]
+// Usage: node dist/bench/acceptance.js [--out DIR] [--only search,audit,crash] [--per-gpu N] [--verifier cuda|cpu]
+// (--verifier cpu runs the same plumbing on a machine without a GPU; CUDA kernels then cannot be as expected).
 import { execa, type ResultPromise } from 'execa';
 import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -77,7 +78,7 @@ class Stack {
   private workers = new Map<string, ResultPromise>();
   private model: ResultPromise | null = null;
 
-  constructor(readonly env: NodeJS.ProcessEnv, readonly logDir: string, readonly perGpu: string | undefined) {}
+  constructor(readonly env: NodeJS.ProcessEnv, readonly logDir: string, readonly perGpu: string | undefined, readonly verifier: 'cuda' | 'cpu') {}
 
   cli(args: string[], timeoutMs = 15 * 60_000) {
     return execa('node', [CLI, ...args], { env: this.env, extendEnv: false, reject: false, timeout: timeoutMs });
@@ -106,8 +107,10 @@ class Stack {
   }
 
   async startWorker(role: 'orchestrator' | 'gpu'): Promise<void> {
-    const args = role === 'gpu' ? ['worker', 'gpu', '--verifier', 'cuda', ...(this.perGpu ? ['--per-gpu', this.perGpu] : [])] : ['worker', 'orchestrator'];
-    this.workers.set(role, (await this.spawn(`worker-${role}`, args, /Worker state changed.*RUNNING|state: 'RUNNING'/)).child);
+    const slots = this.verifier === 'cuda' ? (this.perGpu ? ['--per-gpu', this.perGpu] : []) : ['--slots', this.perGpu ?? '2'];
+    const args = role === 'gpu' ? ['worker', 'gpu', '--verifier', this.verifier, ...slots] : ['worker', 'orchestrator'];
+    // The SDK's own "Worker state changed" line where its logger prints it; the CLI's line otherwise.
+    this.workers.set(role, (await this.spawn(`worker-${role}`, args, /Worker state changed.*RUNNING|state: 'RUNNING'|(orchestrator|gpu) worker: /)).child);
   }
 
   /** SIGKILL, as a crash or the OOM killer would: no graceful shutdown, verifications in flight die with it. */
@@ -221,16 +224,17 @@ async function phaseCrash(stack: Stack, sampler: GpuSampler, expected: Record<st
   const problems = path.join(dataDir, 'crash-problems');
   mkdirSync(problems, { recursive: true });
   for (const id of correct) copyFileSync(path.join(ACCEPTANCE, 'problems', `${id}.py`), path.join(problems, `${id}.py`));
+  const verdictsDir = path.join(dataDir, 'artifacts');
+  const base = countFiles(verdictsDir, 'verdict.json'); // the audit's, when it ran first
   const t0 = Date.now();
   const name = 'acceptance-crash';
   const started = await stack.cli(['campaign', '--name', name, '--problems', problems, '--width', '1', '--max-candidates', '1', '--budget', '10m', '--detach', '--json'], 120_000);
   if (started.exitCode !== 0) throw new Error(`campaign did not start: ${started.stderr.slice(-500)}`);
   // Kill the GPU worker while it verifies: once the first verdict is stored, a verification is in flight.
-  const verdictsDir = path.join(dataDir, 'artifacts');
   const first = Date.now();
-  while (countFiles(verdictsDir, 'verdict.json') < 1 && Date.now() - first < 300_000) await sleep(500);
+  while (countFiles(verdictsDir, 'verdict.json') < base + 1 && Date.now() - first < 300_000) await sleep(500);
   await sleep(1500);
-  const before = countFiles(verdictsDir, 'verdict.json');
+  const before = countFiles(verdictsDir, 'verdict.json') - base;
   log(`killing the GPU worker (SIGKILL) after ${before} verdicts`);
   await stack.killWorker('gpu');
   await sleep(3000);
@@ -291,7 +295,8 @@ function table(rows: Row[]): string {
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { out: { type: 'string' }, only: { type: 'string', default: 'search,audit,crash' }, 'per-gpu': { type: 'string' } } });
+  const { values } = parseArgs({ options: { out: { type: 'string' }, only: { type: 'string', default: 'search,audit,crash' }, 'per-gpu': { type: 'string' }, verifier: { type: 'string', default: 'cuda' } } });
+  if (values.verifier !== 'cuda' && values.verifier !== 'cpu') throw new Error(`--verifier must be cuda or cpu, got "${values.verifier}"`);
   const only = new Set(values.only.split(','));
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'ks-acceptance-'));
   const outDir = path.resolve(values.out ?? path.join(dataDir, 'out'));
@@ -303,7 +308,7 @@ async function main(): Promise<number> {
   const server = await startEmbeddedServer(resolveTemporalTarget({ ...env, TEMPORAL_ADDRESS: '' }), { dbFile: path.join(dataDir, 'temporal.db') });
   const sampler = new GpuSampler();
   sampler.start();
-  const stack = new Stack(env, outDir, values['per-gpu']);
+  const stack = new Stack(env, outDir, values['per-gpu'], values.verifier);
   const rows: Row[] = [];
   try {
     await stack.startModel(modelPort, repliesDir(dataDir, expected));

@@ -112,13 +112,19 @@ export async function startEmbeddedServer(target: TemporalTarget, opts: { dbFile
     ['server', 'start-dev', '--ip', host, '--port', String(port), '--ui-port', String(uiPort), '--http-port', String(port + 10_000 > 65535 ? 0 : port + 10_000), '--metrics-port', '0', '--db-filename', dbFile, '--namespace', target.namespace, '--ui-disable-news-fetch', '--log-level', 'error', ...Object.entries(opts.dynamicConfig ?? {}).flatMap(([k, v]) => ['--dynamic-config-value', `${k}=${v}`])],
     { reject: false, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', cleanup: true },
   );
-  let exited = false;
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
-  void child.then(() => (exited = true));
+  let exited: { exitCode?: number; signal?: string } | null = null;
+  let output = '';
+  const keep = (d: Buffer) => (output = (output + d.toString()).slice(-4000));
+  child.stderr?.on('data', keep);
+  child.stdout?.on('data', keep);
+  void child.then((r) => (exited = r));
   const startedAt = Date.now();
   for (;;) {
-    if (exited) throw new Error(`the Temporal dev server did not start: ${startFailure(stderr)}`);
+    if (exited) {
+      const { exitCode, signal } = exited;
+      const why = startFailure(output);
+      throw new Error(`the Temporal dev server did not start: ${why}${why === 'no output' ? ` (exit code ${exitCode ?? '-'}${signal ? `, ${signal}` : ''})` : ''}`);
+    }
     if (Date.now() - startedAt > 60_000) {
       child.kill('SIGKILL');
       throw new Error(`the Temporal dev server did not answer on ${target.address} within 60 s`);

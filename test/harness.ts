@@ -54,10 +54,22 @@ export class TestEnv {
       TEMPORAL_ADDRESS: '',
       NVIDIA_API_KEY: '',
     };
-    const target = resolveTemporalTarget(env);
-    const testEnv = new TestEnv(dataDir, env, target, model, opts.dynamicConfig ?? {});
-    await testEnv.startServer();
-    return testEnv;
+    // Test files run in parallel, each picking its ports before its server binds them: another file's
+    // server can take one in between. A server that does not start gets fresh ports, twice.
+    for (let attempt = 1; ; attempt++) {
+      const testEnv = new TestEnv(dataDir, env, resolveTemporalTarget(env), model, opts.dynamicConfig ?? {});
+      try {
+        await testEnv.startServer();
+        return testEnv;
+      } catch (err) {
+        if (attempt === 3) {
+          await testEnv.stop(); // the model's HTTP server would keep the test file from ever exiting
+          throw err;
+        }
+        env.KS_TEMPORAL_PORT = String(await freePort());
+        env.KS_TEMPORAL_UI_PORT = String(await freePort());
+      }
+    }
   }
 
   get dbFile(): string {
