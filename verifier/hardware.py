@@ -1,7 +1,7 @@
 """Hardware feedback for a timed candidate (``timing.hardware``): occupancy estimates from a kernel's
 registers, shared memory and block size, and the bounded, typed form of what the candidate's process
 reported about its kernels. Advice for the next prompt only: nothing here changes a verdict's status.
-Pure (no torch): the parent calls it, the unit tests feed it recorded metric sets."""
+No torch: the parent calls it, the unit tests feed it recorded metric sets."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, cast
 
+from . import cuda_resources
 from .wire import Hardware, HardwareKernel, Limiter
 
 MAX_KERNELS = 16  # the schema's bound on timing.hardware.kernels
@@ -92,16 +93,30 @@ def kernel_record(raw: Any, calls: int, limits: SmLimits = SM90) -> HardwareKern
                           occupancy_limiter=cast(Limiter | None, limiter))
 
 
-def build(report: Any, reference_launches_per_call: float | None, limits: SmLimits = SM90) -> Hardware | None:
-    """``timing.hardware`` from the candidate's report (``{"calls", "launches", "kernels": [...], "notes"}``)
-    and the parent's count of the reference's launches; None when there is no report."""
+def with_resources(raw: Any, resources: dict[str, dict[str, int]]) -> Any:
+    """A reported kernel with the registers, spills and shared memory the parent read from the built
+    extension (``cuda_resources``) where the report has none (an extension's kernels)."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("name"), str) or raw.get("registers") is not None:
+        return raw
+    found = cuda_resources.lookup(resources, raw["name"])
+    return raw if found is None else {**raw, **found}
+
+
+def build(report: Any, reference_launches_per_call: float | None, limits: SmLimits = SM90,
+          resources: dict[str, dict[str, int]] | None = None, resource_note: str | None = None) -> Hardware | None:
+    """``timing.hardware`` from the candidate's report (``{"calls", "launches", "kernels": [...], "notes"}``),
+    the parent's count of the reference's launches and, for CUDA extensions, the resources the parent read
+    from the built modules; None when there is no report."""
     if not isinstance(report, dict):
         return None
     calls = _int(report.get("calls")) or 1
-    kernels = [k for k in (kernel_record(r, calls, limits) for r in (report.get("kernels") or [])[:256]) if k]
+    raws = [with_resources(r, resources or {}) for r in (report.get("kernels") or [])[:256]]
+    kernels = [k for k in (kernel_record(r, calls, limits) for r in raws) if k]
     kernels.sort(key=lambda k: -(k["calls_per_call"] or 0))
     launches = _num(report.get("launches"))
     notes = [n[:MAX_NOTE] for n in (report.get("notes") or []) if isinstance(n, str)][:MAX_NOTES]
+    if resource_note:
+        notes = [resource_note[:MAX_NOTE], *notes][:MAX_NOTES]
     if len(kernels) > MAX_KERNELS:
         notes = notes[:MAX_NOTES - 1] + [f"{len(kernels) - MAX_KERNELS} more kernel(s) not listed"]
     return {"source": "candidate process", "kernels": kernels[:MAX_KERNELS],

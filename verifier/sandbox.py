@@ -225,6 +225,11 @@ def _env_mb(name: str, default: int) -> int:
         return default
 
 
+def build_cache_dir() -> str:
+    """Where candidates' CUDA extensions are built (and cached), under the verifier's data directory."""
+    return os.path.join(data_dir(), "torch_extensions")
+
+
 def spawn_runner(cfg_path: str, workdir: str, env: dict[str, str], use_netns: bool,
                  wrap: list[str] | None = None) -> tuple[subprocess.Popen, int, Any, Any]:
     """Start ``python -m verifier._runner``; returns (process, read end of the control pipe, stdout, stderr files).
@@ -293,7 +298,7 @@ def start_runner(device: str, use_netns: bool, wrap: list[str] | None = None,
     os.makedirs(lock_dir, exist_ok=True)
     scratch = os.path.join(workdir, SCRATCH_DIR)
     # a seed the fresh-values call that records forward's ops uses (harness.Harness takes it out)
-    cfg: dict[str, Any] = {"workdir": workdir, "device": device, "build_cache": os.path.join(ddir, "torch_extensions"),
+    cfg: dict[str, Any] = {"workdir": workdir, "device": device, "build_cache": build_cache_dir(),
                            "cuda_arch": os.environ.get("VERIFIER_CUDA_ARCH"), "gpu_lock_dir": lock_dir,
                            "record_seed": secrets.randbelow(1 << 62) + (1 << 40)}
     missing = isolation_missing(use_netns)

@@ -332,6 +332,7 @@ class Harness:
         self.out_sizes: list[int] = []
         self._orig: dict[str, Any] = {}
         self.build_log: list[dict[str, Any]] = []
+        self.cuda_modules: list[str] = []  # built extensions' files, for the parent's cuobjdump (cuda_resources)
         self.expected_stream: Any = None
         self.off_stream_launches = 0
         self.off_stream_example = ""
@@ -459,6 +460,9 @@ class Harness:
             return toolchain["id"]
 
         def wrap_module(m: Any) -> Any:
+            f = getattr(m, "__file__", None)
+            if isinstance(f, str) and f not in h.cuda_modules and len(h.cuda_modules) < 8:
+                h.cuda_modules.append(f)
             return _count_calls(h, m)
 
         def load_inline(*a: Any, **k: Any) -> Any:
@@ -615,7 +619,8 @@ class Harness:
         if not isinstance(counts, dict) or not counts:
             return None
         kernels = [{"name": n, "launches": c, **self.triton_kernels.get(n, {})} for n, c in counts.items()]
-        return {"calls": prof.get("calls"), "launches": sum(counts.values()), "kernels": kernels}
+        return {"calls": prof.get("calls"), "launches": sum(counts.values()), "kernels": kernels,
+                "cuda_modules": list(self.cuda_modules)}
 
     def time_cpu(self, model: Any, sets: list[list[Any]], max_trials: int, target_s: float) -> dict[str, Any]:
         fns = [(lambda inp=inp: model(*inp)) for inp in sets]

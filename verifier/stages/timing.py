@@ -13,7 +13,7 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
-from verifier import baselines, hardware
+from verifier import baselines, cuda_resources, hardware, sandbox
 from verifier.cheats import Cheat, CheatList
 from verifier.compare import compare_outputs
 from verifier.stages.outcome import Correct, Final
@@ -171,7 +171,11 @@ def _judge_cuda(ver: Verification, tres: dict[str, Any], timing: Timing, cheats:
         _bounds(ver, base, med, timing, cheats)
         timing["sol"] = baselines.speed_of_light(base, med)
     ref_launches = base.get("reference_launches")
-    timing["hardware"] = hardware.build(tres.get("hardware"), ref_launches if isinstance(ref_launches, float) else None)
+    report = tres.get("hardware")
+    resources, note = (cuda_resources.kernel_resources(report.get("cuda_modules"), sandbox.build_cache_dir())
+                       if isinstance(report, dict) else ({}, None))
+    timing["hardware"] = hardware.build(report, ref_launches if isinstance(ref_launches, float) else None,
+                                        resources=resources, resource_note=note)
     ver.note(baseline_cached=base.get("cached"), baseline_replaced=base.get("replaced"))
     return _timing_message(timing)
 

@@ -6,8 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from verifier.tests.conftest import request
 
 GPU = Path(__file__).resolve().parent.parent / "fixtures" / "gpu"
@@ -47,7 +45,18 @@ def test_three_launches_against_the_references_fewer_are_counted() -> None:
     assert ref is not None and ref < 3, hw  # eager a + b * scale: a mul and an add
 
 
-@pytest.mark.skip(reason="not done: a CUDA extension's registers and spills need ptxas -v output from the "
-                         "parent-side build (verifier/cuda_build.py); timing.hardware lists its kernels without them")
-def test_a_cuda_kernel_with_forced_spills_reports_them() -> None:
-    raise AssertionError("unreachable")
+def test_a_cuda_kernel_with_local_memory_reports_its_registers_and_spills() -> None:
+    """An extension's kernels get ptxas's figures from the built module (verifier/cuda_resources.py)."""
+    hw = _verify("gpu_axpy", "axpy_cuda_local")["timing"]["hardware"]
+    assert hw is not None, hw
+    k = next(k for k in hw["kernels"] if k["name"].startswith("axpy_local_kernel"))
+    assert k["registers"] and k["registers"] > 0, hw
+    assert k["spill_bytes"] is not None and k["spill_bytes"] >= 128, hw  # 32 floats of local memory
+    assert not any("cuobjdump" in n for n in hw["notes"]), hw["notes"]
+
+
+def test_a_cuda_kernel_without_local_memory_reports_none() -> None:
+    hw = _verify("gpu_axpy", "axpy_cuda")["timing"]["hardware"]
+    assert hw is not None, hw
+    k = next(k for k in hw["kernels"] if k["name"].startswith("axpy_kernel"))
+    assert k["registers"] and k["registers"] > 0 and k["spill_bytes"] == 0, hw
