@@ -45,13 +45,13 @@ def test_three_launches_against_the_references_fewer_are_counted() -> None:
     assert ref is not None and ref < 3, hw  # eager a + b * scale: a mul and an add
 
 
-def test_a_cuda_kernel_with_local_memory_reports_its_registers_and_spills() -> None:
+def test_a_cuda_kernel_with_forced_spills_reports_them() -> None:
     """An extension's kernels get ptxas's figures from the built module (verifier/cuda_resources.py)."""
-    hw = _verify("gpu_axpy", "axpy_cuda_local")["timing"]["hardware"]
+    hw = _verify("gpu_axpy", "axpy_cuda_spill")["timing"]["hardware"]
     assert hw is not None, hw
-    k = next(k for k in hw["kernels"] if k["name"].startswith("axpy_local_kernel"))
-    assert k["registers"] and k["registers"] > 0, hw
-    assert k["spill_bytes"] is not None and k["spill_bytes"] >= 128, hw  # 32 floats of local memory
+    k = next(k for k in hw["kernels"] if k["name"].startswith("axpy_spill_kernel"))
+    assert k["registers"] and 0 < k["registers"] <= 32, hw  # -maxrregcount=16 (ptxas keeps a few more)
+    assert k["spill_bytes"] is not None and k["spill_bytes"] >= 64, hw  # 128 bytes of spill stores on sm_90a
     assert not any("cuobjdump" in n for n in hw["notes"]), hw["notes"]
 
 
