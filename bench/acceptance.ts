@@ -128,12 +128,13 @@ class Stack {
   }
 }
 
-/** The statuses of every verdict a search recorded, from `status --json`. */
+/** The statuses of a search's verdicts (its last ten: `status --json`'s `recent`) and how many it verified. */
 async function searchVerdicts(stack: Stack, searchId: string): Promise<{ status: string; statuses: string[]; candidates: number }> {
   const res = await stack.cli(['status', searchId, '--json'], 60_000);
-  const s = JSON.parse(res.stdout) as { status?: string; result?: { candidates?: { status: string }[] }; recent?: { status: string }[] };
-  const list = s.result?.candidates ?? s.recent ?? [];
-  return { status: s.status ?? '?', statuses: list.map((c) => c.status), candidates: list.length };
+  const s = parseLast(res.stdout) as { searchStatus?: string; status?: { recent?: { status: string }[]; candidatesVerified?: number } | null } | null;
+  if (!s) throw new Error(`status ${searchId} --json printed no JSON (exit ${res.exitCode}): ${res.stderr.slice(-300)}`);
+  const statuses = (s.status?.recent ?? []).map((c) => c.status);
+  return { status: s.searchStatus ?? '?', statuses, candidates: s.status?.candidatesVerified ?? statuses.length };
 }
 
 async function phaseSearch(stack: Stack, sampler: GpuSampler): Promise<Row> {

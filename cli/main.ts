@@ -11,6 +11,7 @@ import path from 'node:path';
 import { DEFAULT_SEARCH_OPTIONS, MAX_EXTENSION_MS, MAX_TOTAL_BUDGET_MS, MAX_WIDTH, SEARCH_ATTRIBUTES } from '../domain/defaults.js';
 import { formatDuration, parseDuration } from '../domain/duration.js';
 import { formatSpeedup } from '../domain/ranking.js';
+import { profileDiagnosis } from '../domain/profileDiagnosis.js';
 import { SEARCH_STATUSES, STOP_REASON_TEXT, displayedStatus, isSearchStatus, statusClause } from '../domain/searchStatus.js';
 import { solOf, solText, spendText } from '../domain/speedOfLight.js';
 import { errorLine } from '../domain/text.js';
@@ -523,6 +524,9 @@ async function status(argv: string[]): Promise<number> {
     if (s) {
       process.stdout.write(`${liveLine(s)}\n`);
       for (const r of s.recent) process.stdout.write(`  round ${r.round} candidate ${r.index}: ${r.status} — ${errorLine(r.message)}\n`);
+      // The best kernel's Nsight Compute counters, once profiled (or why there are none)
+      const counters = profileDiagnosis(s.best?.profile);
+      if (s.best && counters.length > 0) process.stdout.write(`best's profile (round ${s.best.round} candidate ${s.best.index}): ${counters.join(' ')}\n`);
     }
     process.stdout.write(`Temporal UI: ${workflowUrl(target, id)}\n`);
     return 0;
