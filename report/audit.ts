@@ -4,8 +4,9 @@
 // fetched), plus JSON and CSV of the same rows. Pure: cli/auditReport.ts gathers the data.
 import { heldUp, verdictInWords, type AuditEntryStatus, type SkippedKernel } from '../domain/audit.js';
 import { formatSpeedup } from '../domain/ranking.js';
-import { errorLine } from '../domain/text.js';
-import type { VerdictSummary } from '../domain/types.js';
+import { clip, errorLine } from '../domain/text.js';
+import { diagnoseHardware } from '../domain/diagnosis.js';
+import type { HardwareSummary, KernelHardwareSummary, VerdictSummary } from '../domain/types.js';
 
 export interface AuditRow {
   kernelId: string;
@@ -131,6 +132,30 @@ export function speedupText(v: VerdictSummary): string | null {
   return parts.join(', ');
 }
 
+/** The launched kernels (most launched first, at most three) and the diagnosis sentences of timing.hardware. */
+export function hardwareLines(h: HardwareSummary): string[] {
+  const kernel = (k: KernelHardwareSummary) => {
+    const facts = [
+      k.callsPerCall !== null ? `${+k.callsPerCall.toFixed(2)}× per call` : null,
+      k.blocks !== null && k.threadsPerBlock !== null ? `${k.blocks} blocks of ${k.threadsPerBlock} threads` : null,
+      k.registers !== null ? `${k.registers} registers` : null,
+      k.spillBytes ? `${k.spillBytes} B spilled` : null,
+      k.sharedBytes ? `${k.sharedBytes} B shared` : null,
+      k.occupancy !== null ? `occupancy ~${Math.round(k.occupancy * 100)}%${k.occupancyLimiter ? ` (${k.occupancyLimiter.replace('_', ' ')})` : ''}` : null,
+    ].filter((x) => x !== null);
+    return `${clip(k.name, 80)}${facts.length ? ` (${facts.join(', ')})` : ''}`;
+  };
+  const out: string[] = [];
+  if (h.kernels.length > 0) {
+    const more = h.kernels.length > 3 ? `; ${h.kernels.length - 3} more` : '';
+    const launches = h.launchesPerCall !== null ? `${+h.launchesPerCall.toFixed(2)} launches per call${h.referenceLaunchesPerCall !== null ? ` (reference ${+h.referenceLaunchesPerCall.toFixed(2)})` : ''}: ` : '';
+    out.push(`kernels: ${launches}${h.kernels.slice(0, 3).map(kernel).join('; ')}${more}`);
+  }
+  for (const line of diagnoseHardware(h)) out.push(`hardware: ${line}`);
+  for (const note of h.notes) out.push(`note: ${note}`);
+  return out;
+}
+
 /** The verdict as a person reads it, one line a fact: what `kernel-search verify` prints. */
 export function verdictLines(v: VerdictSummary, opts: { file: string; problemId: string; source: string | null }): string[] {
   // "HOLDS UP: correct, no cheat found": the head in capitals, cheat class names as the verifier spells them
@@ -151,6 +176,7 @@ export function verdictLines(v: VerdictSummary, opts: { file: string; problemId:
       if (sp) out.push(`speedup: ${sp}`);
       const sol = solText(v);
       if (sol) out.push(`speed of light: ${sol}`);
+      if (t.hardware) out.push(...hardwareLines(t.hardware));
       if (t.review) out.push(`review: ${t.review}`);
     }
   }
@@ -214,7 +240,11 @@ export function renderAuditHtml(data: AuditReportData): string {
     .join('\n');
   const sources = data.rows
     .filter((r) => r.source)
-    .map((r) => `<details id="${anchor(r)}"><summary>${esc(r.file)} — ${esc(rowWords(r))}</summary><pre>${esc(r.source!)}</pre></details>`)
+    .map((r) => {
+      const hw = r.verdict?.timing?.meaningful && r.verdict.timing.hardware ? hardwareLines(r.verdict.timing.hardware) : [];
+      const facts = hw.length > 0 ? `<ul class="hardware">${hw.map((l) => `<li>${esc(l)}</li>`).join('')}</ul>` : '';
+      return `<details id="${anchor(r)}"><summary>${esc(r.file)} — ${esc(rowWords(r))}</summary>${facts}<pre>${esc(r.source!)}</pre></details>`;
+    })
     .join('\n');
   const unmatched = data.unmatched.length === 0 ? '<p>None: every kernel file matched a problem.</p>' : `<table><tr><th>file</th><th>why it was not verified</th></tr>${data.unmatched.map((u) => `<tr><td>${esc(u.file)}</td><td>${esc(u.reason)}</td></tr>`).join('')}</table>`;
   const missing = data.problemsWithoutKernel.length === 0 ? '<p>None: every problem of the selection had a kernel.</p>' : `<p>${data.problemsWithoutKernel.map(esc).join(', ')}</p>`;

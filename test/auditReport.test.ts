@@ -43,6 +43,25 @@ test('verify prints timing with its interval, speedups, speed of light and the G
   assert.ok(cheat.includes("cheat caching: returned the previous call's result"));
 });
 
+test('verify lists the launched kernels with their resources and says what limits them', () => {
+  const v = timed(2, 1.9);
+  v.timing!.hardware = {
+    source: 'candidate process',
+    launchesPerCall: 3,
+    referenceLaunchesPerCall: 1,
+    notes: ['cuobjdump not found (CUDA toolkit): the extension\'s kernels are listed without registers or spills'],
+    kernels: [
+      { name: 'axpy_spill_kernel(float const*, float const*, float*, float, long)', callsPerCall: 1, registers: 24, sharedBytes: 0, spillBytes: 128, occupancy: null, occupancyLimiter: null, threadsPerBlock: null, blocks: null },
+      { name: 'copy_kernel', callsPerCall: 2, registers: 255, sharedBytes: 0, spillBytes: 0, occupancy: 0.125, occupancyLimiter: 'registers', threadsPerBlock: 256, blocks: 4096 },
+    ],
+  };
+  const lines = verdictLines(v, { file: 'k.py', problemId: 'p', source: null });
+  assert.ok(lines.includes('kernels: 3 launches per call (reference 1): axpy_spill_kernel(float const*, float const*, float*, float, long) (1× per call, 24 registers, 128 B spilled); copy_kernel (2× per call, 4096 blocks of 256 threads, 255 registers, occupancy ~13% (registers))'), lines.join('\n'));
+  assert.ok(lines.some((l) => /^hardware: .*spills 128 bytes per thread/.test(l)), lines.join('\n'));
+  assert.ok(lines.some((l) => /^hardware: forward launches 3 kernels per call against the reference's 1/.test(l)), lines.join('\n'));
+  assert.ok(lines.some((l) => l.startsWith('note: cuobjdump not found')), lines.join('\n'));
+});
+
 test('where in the source: the kernel line a verifier message points at', () => {
   assert.deepEqual(sourceLocation('candidate.py:2: SyntaxError: expected', 'a\n  def f(x)\n'), { line: 2, text: '  def f(x)' });
   assert.deepEqual(sourceLocation('File "candidate.py", line 1, in forward', 'x = 1'), { line: 1, text: 'x = 1' });
