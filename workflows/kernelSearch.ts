@@ -87,6 +87,8 @@ const DETAIL_VERDICTS = 5;
 const POPULATION_PATCH = 'population-planning';
 /** Nsight Compute counters for the best and the population's new members (at most PROFILE_PER_SEARCH). */
 const PROFILE_PATCH = 'ncu-profile';
+/** The bound of PROFILE_PER_SEARCH counts the profiles of earlier runs too (before it, each continue-as-new reset it). */
+const PROFILE_BOUND_PATCH = 'ncu-profile-bound-across-runs';
 
 /**
  * Profiles started off the critical path: each runs while the next round generates; `settled` waits for
@@ -94,7 +96,8 @@ const PROFILE_PATCH = 'ncu-profile';
  * it); a cancelled search cancels them with its scope.
  */
 class Profiler {
-  private started = 0;
+  /** Profiles of this search so far: an earlier run's are in its records (all settled before it continued as new). */
+  private started: number;
   private pending: { round: number; done: Promise<void> }[] = [];
   private readonly profileKernel: Activities['profileKernel'];
 
@@ -103,7 +106,9 @@ class Profiler {
     private readonly problemArg: () => Pick<VerifyRequest, 'problem' | 'problemKey'>,
     private readonly timeoutS: number,
     verifyOptions: ActivityOptions,
+    alreadyProfiled: number,
   ) {
+    this.started = alreadyProfiled;
     this.profileKernel = proxyActivities<Activities>({ ...verifyOptions, startToCloseTimeout: '7 minutes', retry: { maximumAttempts: 1 } }).profileKernel;
   }
 
@@ -155,7 +160,7 @@ export async function kernelSearch(input: SearchInput, carried?: CarriedState): 
   const problemKey = byKey ? problemKeyOf(problem) : undefined;
   /** The problem as activity inputs carry it: by key (new searches), or whole (histories from before the patch). */
   const problemArg = () => (problemKey ? { problemKey } : { problem });
-  const profiler = patched(PROFILE_PATCH) ? new Profiler(searchId, problemArg, options.verifyTimeoutS, verifyOptions) : null;
+  const profiler = patched(PROFILE_PATCH) ? new Profiler(searchId, problemArg, options.verifyTimeoutS, verifyOptions, patched(PROFILE_BOUND_PATCH) ? (carried?.records.filter((r) => r.profile !== undefined).length ?? 0) : 0) : null;
   /** With the patch, a proxy whose calls carry a summary for the UI's timeline. */
   const generateWith = (summary: string) => (byKey ? proxyActivities<Activities>({ ...GENERATE_OPTIONS, summary }).generateKernel : generateKernel);
   const verifyWith = (summary: string) => (byKey ? proxyActivities<Activities>({ ...verifyOptions, summary }).verifyKernel : verifyKernel);
