@@ -8,6 +8,7 @@ import { SEARCH_ATTRIBUTES } from '../domain/defaults.js';
 import { auditWorkflowId } from '../domain/audit.js';
 import { campaignWorkflowId } from '../domain/ids.js';
 import type { ProblemOutcome } from '../domain/metrics.js';
+import { profileDiagnosis } from '../domain/profileDiagnosis.js';
 import type { CampaignInput, SearchInput, SearchResult } from '../domain/types.js';
 import { workflowUrl, type TemporalTarget } from '../infra/temporal.js';
 import { buildReport, renderCsv, renderHtml, renderJson } from '../report/render.js';
@@ -47,6 +48,7 @@ export async function gatherOutcomes(client: Client, target: TemporalTarget, cam
         gpuSeconds: r.gpuSeconds ?? 0,
         sol: timing?.sol ? { fraction: timing.sol.fraction, limiter: timing.sol.limiter, bytesOnly: timing.sol.bytesOnly } : null,
         bestSource: r.best?.source ?? null,
+        bestProfile: profileDiagnosis(r.best?.profile),
       });
     } else if (d.status.name !== 'RUNNING') {
       base.reason = await handle.result().then(

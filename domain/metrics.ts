@@ -22,6 +22,8 @@ export interface ProblemOutcome {
   /** The best kernel's speed of light, where it was correct and timed on a GPU. */
   sol?: { fraction: number; limiter: 'memory' | 'compute'; bytesOnly: boolean } | null;
   bestSource: string | null;
+  /** What the best kernel's Nsight Compute counters say (domain/profileDiagnosis.ts), once it was profiled. */
+  bestProfile?: string[];
 }
 
 /**

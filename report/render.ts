@@ -21,7 +21,7 @@ export function buildReport(campaign: string, budgetMs: number, outcomes: (Probl
   return { campaign, generatedAt: now.toISOString(), budgetMs, summary: summarize(outcomes), curves, outcomes, solHistogram: solHistogram(outcomes) };
 }
 
-const CSV_COLUMNS = ['problem', 'level', 'status', 'reason', 'speedup_eager', 'speedup_eager_low', 'speedup_eager_high', 'speedup_compile', 'speedup_flex', 'sol_fraction', 'sol_limiter', 'sol_bytes_only', 'time_to_first_correct_s', 'candidates', 'tokens', 'gpu_seconds', 'search_id', 'url'] as const;
+const CSV_COLUMNS = ['problem', 'level', 'status', 'reason', 'speedup_eager', 'speedup_eager_low', 'speedup_eager_high', 'speedup_compile', 'speedup_flex', 'sol_fraction', 'sol_limiter', 'sol_bytes_only', 'time_to_first_correct_s', 'candidates', 'tokens', 'gpu_seconds', 'best_profile', 'search_id', 'url'] as const;
 
 export function renderCsv(data: ReportData): string {
   const cell = (v: unknown) => {
@@ -29,7 +29,7 @@ export function renderCsv(data: ReportData): string {
     return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
   };
   const rows = data.outcomes.map((o) =>
-    [o.problemId, o.level, o.status, o.reason ?? null, o.speedup.eager, o.speedupEagerInterval?.[0] ?? null, o.speedupEagerInterval?.[1] ?? null, o.speedup.compile, o.speedup.flex, o.sol?.fraction ?? null, o.sol?.limiter ?? null, o.sol ? o.sol.bytesOnly : null, o.timeToFirstCorrectMs === null ? null : o.timeToFirstCorrectMs / 1000, o.candidates, o.tokens, o.gpuSeconds ?? 0, o.searchId, o.url].map(cell).join(','),
+    [o.problemId, o.level, o.status, o.reason ?? null, o.speedup.eager, o.speedupEagerInterval?.[0] ?? null, o.speedupEagerInterval?.[1] ?? null, o.speedup.compile, o.speedup.flex, o.sol?.fraction ?? null, o.sol?.limiter ?? null, o.sol ? o.sol.bytesOnly : null, o.timeToFirstCorrectMs === null ? null : o.timeToFirstCorrectMs / 1000, o.candidates, o.tokens, o.gpuSeconds ?? 0, (o.bestProfile ?? []).join(' '), o.searchId, o.url].map(cell).join(','),
   );
   return [CSV_COLUMNS.join(','), ...rows].join('\n') + '\n';
 }
@@ -116,7 +116,7 @@ export function renderHtml(data: ReportData): string {
     .join('\n');
   const sources = data.outcomes
     .filter((o) => o.bestSource)
-    .map((o) => `<details id="src-${esc(o.problemId)}"><summary>${esc(o.problemId)} — best kernel (${o.status})</summary><pre>${esc(o.bestSource!)}</pre></details>`)
+    .map((o) => `<details id="src-${esc(o.problemId)}"><summary>${esc(o.problemId)} — best kernel (${o.status})</summary>${o.bestProfile?.length ? `<ul class="profile">${o.bestProfile.map((l) => `<li>${esc(l)}</li>`).join('')}</ul>` : ''}<pre>${esc(o.bestSource!)}</pre></details>`)
     .join('\n');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>kernel-search campaign ${esc(data.campaign)}</title>

@@ -20,7 +20,7 @@ const outcome = (id: string, level: number, status: ProblemOutcome['status'], ea
 });
 
 const outcomes = [
-  { ...outcome('level1-1_a', 1, 'solved', 2.1, 90_000), gpuSeconds: 42.25, sol: { fraction: 0.49, limiter: 'memory' as const, bytesOnly: true } },
+  { ...outcome('level1-1_a', 1, 'solved', 2.1, 90_000), gpuSeconds: 42.25, sol: { fraction: 0.49, limiter: 'memory' as const, bytesOnly: true }, bestProfile: ['Counters of k: DRAM throughput 91% of peak: memory-bound at the limit; only moving fewer bytes helps.'] },
   { ...outcome('level1-2_b', 1, 'solved', 0.9, 400_000), gpuSeconds: 130, sol: { fraction: 0.72, limiter: 'compute' as const, bytesOnly: false } },
   outcome('level2-1_c', 2, 'unsolved', null, null),
   outcome('level2-2_d', 2, 'failed', null, null),
@@ -30,7 +30,7 @@ test('CSV has a row per problem and escapes text; % SOL and GPU-seconds per prob
   const csv = renderCsv(buildReport('c', 900_000, outcomes)).trim().split('\n');
   assert.equal(csv.length, 5);
   assert.match(csv[0]!, /speedup_flex,sol_fraction,sol_limiter,sol_bytes_only,time_to_first_correct_s,candidates,tokens,gpu_seconds,/);
-  assert.match(csv[1]!, /^level1-1_a,1,solved,,2\.1,,,1\.05,,0\.49,memory,true,90,4,1000,42\.25,/);
+  assert.match(csv[1]!, /^level1-1_a,1,solved,,2\.1,,,1\.05,,0\.49,memory,true,90,4,1000,42\.25,Counters of k: DRAM throughput 91% of peak: memory-bound at the limit; only moving fewer bytes helps\.,ks-level1-1_a,/);
   assert.match(csv[2]!, /,0\.72,compute,false,400,4,1000,130,/);
   assert.match(csv[3]!, /^level2-1_c,2,unsolved,,,,,,,,,,,4,1000,0,/, 'no kernel, no SOL; nothing spent recorded');
 });
@@ -47,6 +47,7 @@ test('the report sums GPU-seconds and tokens, bins the best kernels by % SOL and
   assert.deepEqual(bins.map((b) => b.compute), [0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0], '30% in the 30% bin, 72% in the 70% bin');
   const html = renderHtml(buildReport('spend', 900_000, outcomes));
   assert.match(html, /<th>% SOL<\/th>/);
+  assert.match(html, /<ul class="profile"><li>Counters of k: DRAM throughput 91% of peak/, "the best kernel's counters go with its source");
   assert.match(html, /<td class="sol">49% <span class="limiter memory">memory, bytes only<\/span><\/td>/);
   assert.match(html, /<td class="sol">72% <span class="limiter compute">compute<\/span><\/td>/);
   assert.match(html, /<td>1000<\/td><td>42\.3<\/td>/, 'GPU-seconds per problem');
