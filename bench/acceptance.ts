@@ -4,7 +4,8 @@
 // It starts, as separate processes the way a cluster runs them: a Temporal dev server (this repository's
 // embedded one), the scripted model, the orchestrator worker and the GPU worker (CUDA verifier), then
 //   (a) search: the seed's relative-position attention problem with the demo's scripted replies
-//       (a compile error, a wrong scale, then a correct kernel: solved);
+//       (a compile error, a wrong scale, then a correct kernel: solved; --max-candidates 3, since on a GPU
+//       a solved search goes on making its kernel faster until its budget ends);
 //   (b) audit: the kernels of bench/acceptance/kernels (Triton and CUDA, correct and cheating), each
 //       verdict against bench/acceptance/expected.json;
 //   (c) crash: a campaign over the correct acceptance kernels (the scripted model replies with them), the
@@ -139,7 +140,7 @@ async function searchVerdicts(stack: Stack, searchId: string): Promise<{ status:
 
 async function phaseSearch(stack: Stack, sampler: GpuSampler): Promise<Row> {
   const t0 = Date.now();
-  const res = await stack.cli(['run', '--problem', ATTENTION, '--width', '1', '--budget', '10m', '--fresh', '--json']);
+  const res = await stack.cli(['run', '--problem', ATTENTION, '--width', '1', '--max-candidates', '3', '--budget', '10m', '--fresh', '--json']);
   const t1 = Date.now();
   let got = `exit ${res.exitCode}`;
   let ok = false;

@@ -18,9 +18,19 @@ from verifier.stages.outcome import Checked, Final, Imported
 from verifier.wire import log
 
 if TYPE_CHECKING:
+    from verifier.channel import Channel
     from verifier.verify import Verification
 
-STARTUP_LIMIT_S = 180.0  # the candidate's process's own start-up (not the candidate's time)
+# the candidate's process's own start-up (not the candidate's time); VERIFIER_STARTUP_LIMIT_S changes it
+STARTUP_LIMIT_S = float(os.environ.get("VERIFIER_STARTUP_LIMIT_S") or 180.0)
+# A warm verifier's spare can wait for work far longer than the start-up limit: its ``ready`` has long
+# been written, and reading it needs no more than this (one that never got ready is stuck: infra_error)
+SPARE_GRACE_S = 10.0
+
+
+def _startup_deadline(chan: Channel) -> float:
+    """The start-up limit from the process's spawn, but never before a short grace from now."""
+    return max(chan.t_spawn + STARTUP_LIMIT_S, time.monotonic() + SPARE_GRACE_S)
 
 
 def _start(ver: Verification, use_netns: bool) -> None:
@@ -88,7 +98,7 @@ def _wait_ready(ver: Verification) -> dict[str, Any] | Final:
     when the process died before it, unless namespaces have worked on this warm verifier."""
     chan = ver.chan
     assert chan.runner is not None
-    chan.deadline = chan.t_spawn + STARTUP_LIMIT_S
+    chan.deadline = _startup_deadline(chan)
     ev = chan.wait_event({"ready"})
     if ev is None and chan.violation is not None:  # the candidate's code, run after ``ready``: its verdict
         return ver.gone_or_timeout()
@@ -100,7 +110,7 @@ def _wait_ready(ver: Verification) -> dict[str, Any] | Final:
         log(f"candidate process failed to start inside a network namespace; retrying without: {why[:300]}")
         chan.discard()
         _start(ver, False)
-        chan.deadline = chan.t_spawn + STARTUP_LIMIT_S
+        chan.deadline = _startup_deadline(chan)
         ev = chan.wait_event({"ready"})
     if ev is not None and chan.runner.netns and ver.warm is not None:
         ver.warm.netns_worked = True

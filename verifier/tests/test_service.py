@@ -240,3 +240,30 @@ def test_a_start_up_failure_drops_the_namespace_only_where_it_never_worked():
     worked = WarmState("cpu")
     worked.use_netns, worked.netns_worked = True, True
     assert worked.netns_failed() is False and worked.use_netns is True
+
+
+def test_a_spare_older_than_the_start_up_limit_still_takes_the_next_candidate(tmp_path):
+    """A warm verifier's spare waits for work for as long as no request comes (a search waiting for its
+    model, its profiles): past the start-up limit it is ready, not late. Found on the H200, where every
+    verification after a pause failed at once with 'did not start within 180.0 s'."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    limit = 30
+    env = dict(os.environ, VERIFIER_TMP=str(tmp), VERIFIER_DATA_DIR=str(tmp_path / "data"),
+               VERIFIER_STARTUP_LIMIT_S=str(limit))
+    proc = subprocess.Popen([sys.executable, "-m", "verifier", "serve", "--device", "cpu"], cwd=REPO, env=env,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        for i in range(2):
+            if i == 1:
+                time.sleep(limit + 5)  # the spare started with the first verdict is now past the limit
+            proc.stdin.write(json.dumps({"id": str(i), "request": request("elementwise_add", "add_correct")}) + "\n")
+            proc.stdin.flush()
+            out = json.loads(proc.stdout.readline())
+            assert out["verdict"]["status"] == "correct", out["verdict"]["message"]
+    finally:
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
