@@ -7,7 +7,7 @@ sharing one data directory, so that only one times at a time (the GPU lock), as 
 
     python3 bench/strategy/record.py --out bench/strategy/recorded [--slots 4] [--budget-s 300] [--problem ID]
 
-Writes OUT/<problem>.jsonl (one line per variant: key, family, params, broken, the full verdict, the wall
+Writes OUT/<problem>.jsonl (one line per variant: key, family, params, broken, source, the full verdict, the wall
 time) and OUT/env.json (GPU, versions, date), and prints a table per problem last.
 """
 from __future__ import annotations
@@ -60,7 +60,7 @@ def main() -> int:
                     return
                 problem = V.PROBLEMS_DIR / f"{v['problem']}.py"
                 verdict, wall, _ = ver.verify(request(problem, v["source"], "triton", a.device, timeout_s=240))
-                row = {k2: v[k2] for k2 in ("key", "family", "params", "broken")} | {"verdict": verdict, "wall_s": wall}
+                row = {k2: v[k2] for k2 in ("key", "family", "params", "broken", "source")} | {"verdict": verdict, "wall_s": wall}
                 with lock:
                     results.setdefault(v["problem"], []).append(row)
                     done = sum(len(r) for r in results.values())
