@@ -327,7 +327,7 @@ async function main(): Promise<number> {
     await server.stop();
   }
   const all = table(rows);
-  const summary = `all phases as expected: ${rows.every((r) => r.ok) ? 'yes' : 'NO'}; total ${((Date.now() - t0) / 1000).toFixed(0)} s; GPU busy over the run ${Math.round((sampler.busy(t0, Date.now()) ?? 0) * 100)}%`;
+  const summary = `all phases as expected: ${rows.every((r) => r.ok) ? 'yes' : 'NO'}; total ${((Date.now() - t0) / 1000).toFixed(0)} s; GPU busy over the run ${((b) => (b === null ? 'n/a (no nvidia-smi samples)' : `${Math.round(b * 100)}%`))(sampler.busy(t0, Date.now()))}`;
   writeFileSync(path.join(outDir, 'acceptance.md'), `${all}\n\n${summary}\n`);
   process.stdout.write(`${all}\n\n${summary}\n`);
   return rows.every((r) => r.ok) ? 0 : 1;
