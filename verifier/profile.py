@@ -25,12 +25,12 @@ from typing import Any, TypedDict
 from verifier import gpu_lock, sandbox
 from verifier.channel import Channel
 from verifier.problem_inputs import PROBLEM_FILE
+from verifier.stages.build import STARTUP_LIMIT_S
 from verifier.wire import RequestError, log, parse_request
 
 PROFILE_CALLS = 2  # profiled calls of forward (after one unprofiled)
 MAX_KERNELS = 8  # ncu --launch-count: each kernel is replayed once per metric pass, so this bounds the cost
 PROFILE_TIMEOUT_S = 300.0  # the whole profile: start, import, calls under replay, ncu's report
-STARTUP_LIMIT_S = 180.0
 EXIT_WAIT_S = 60.0  # ncu writes its report after the candidate's process ends
 NCU_LOG = "ncu.log"  # in the candidate's directory (ncu's cwd): ncu's messages and the CSV
 STALL_PREFIX = "smsp__average_warps_issue_stalled_"
