@@ -23,6 +23,8 @@ export interface VerificationConfig {
   slots: string[];
   python?: string;
   store?: ArtifactStore;
+  /** The warm verifiers to use (default: new ones, killed when this process exits). */
+  services?: VerifierServices;
 }
 
 const HEARTBEAT_MS = 2000;
@@ -37,7 +39,7 @@ export function slotShares(device: VerifierDevice, slots: readonly string[], slo
 export function createVerificationActivities(config: VerificationConfig) {
   const pool = new SlotPool(config.slots);
   const store = config.store ?? new ArtifactStore();
-  const services = new VerifierServices(config.python ?? verifierPython(), config.device);
+  const services = config.services ?? new VerifierServices(config.python ?? verifierPython(), config.device);
 
   async function verifyKernel(req: VerifyRequest): Promise<VerdictSummary> {
     const ctx = Context.current();

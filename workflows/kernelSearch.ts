@@ -91,15 +91,33 @@ const PROFILE_PATCH = 'ncu-profile';
 const PROFILE_BOUND_PATCH = 'ncu-profile-bound-across-runs';
 
 /**
+ * Patch 'ncu-profile-wait-bounded': waiting for profiles never runs past the search's deadline or a stop,
+ * and at the end the unfinished ones are cancelled and recorded as unavailable, saying why. Before it, a
+ * search that had ended waited up to the profile activity's 7 minutes past its budget (about 3 minutes
+ * per profile on the H200, docs/benchmarks.md).
+ */
+const PROFILE_WAIT_PATCH = 'ncu-profile-wait-bounded';
+
+/** When a wait for profiles gives up: the search's deadline, or a stop. */
+interface ProfileWaitBound {
+  deadlineMs: number;
+  stopped: () => boolean;
+}
+
+/**
  * Profiles started off the critical path: each runs while the next round generates; `settled` waits for
  * those started before a round. A failed profile becomes an unavailable one (the search never fails for
- * it); a cancelled search cancels them with its scope.
+ * it). With the bounded-wait patch they run in a scope of their own, so the end of the search can cancel
+ * them; without it, a cancelled round or search cancels them with its scope.
  */
 class Profiler {
   /** Profiles of this search so far: an earlier run's are in its records (all settled before it continued as new). */
   private started: number;
   private pending: { round: number; done: Promise<void> }[] = [];
   private readonly profileKernel: Activities['profileKernel'];
+  /** The scope the profiles run in (bounded waits only), and why it was cancelled. */
+  private readonly scope: CancellationScope | null;
+  private endedWhy: string | null = null;
 
   constructor(
     private readonly searchId: string,
@@ -107,9 +125,11 @@ class Profiler {
     private readonly timeoutS: number,
     verifyOptions: ActivityOptions,
     alreadyProfiled: number,
+    private readonly bounded: boolean,
   ) {
     this.started = alreadyProfiled;
     this.profileKernel = proxyActivities<Activities>({ ...verifyOptions, startToCloseTimeout: '7 minutes', retry: { maximumAttempts: 1 } }).profileKernel;
+    this.scope = bounded ? new CancellationScope() : null;
   }
 
   start(state: CarriedState, rec: CandidateRecord, changed: () => void): void {
@@ -122,18 +142,42 @@ class Profiler {
       for (const m of state.population ?? []) if (m.round === rec.round && m.index === rec.index) m.profile = profile;
       changed();
     };
-    const done = this.profileKernel(req).then(attach, (err: unknown) => {
-      if (isCancellation(err)) return;
-      attach(unavailableProfile(`the profile activity failed: ${failureMessage(err)}`.slice(0, 500)));
+    const startedAtMs = Date.now();
+    const call = this.scope ? this.scope.run(() => this.profileKernel(req)) : this.profileKernel(req);
+    const done = call.then(attach, (err: unknown) => {
+      if (!isCancellation(err)) attach(unavailableProfile(`the profile activity failed: ${failureMessage(err)}`.slice(0, 500)));
+      else if (this.endedWhy !== null) attach(unavailableProfile(this.endedWhy, (Date.now() - startedAtMs) / 1000));
     });
     this.pending.push({ round: rec.round, done });
   }
 
-  /** Waits for the profiles started in rounds before `round`. */
-  async settled(round: number): Promise<void> {
+  /**
+   * Waits for the profiles started in rounds before `round`. With the patch, not past `bound`'s deadline
+   * or a stop: false when it gave up (those profiles run on, still pending).
+   */
+  async settled(round: number, bound: ProfileWaitBound | null): Promise<boolean> {
     const due = this.pending.filter((p) => p.round < round);
+    if (this.bounded && bound !== null && due.length > 0) {
+      let all = false;
+      const together = Promise.all(due.map((p) => p.done)).then(() => {
+        all = true;
+      });
+      const leftMs = bound.deadlineMs - Date.now();
+      if (leftMs > 0 && !bound.stopped()) await condition(() => all || bound.stopped(), leftMs);
+      if (!all) return false;
+      await together;
+    }
     this.pending = this.pending.filter((p) => p.round >= round);
     await Promise.all(due.map((p) => p.done));
+    return true;
+  }
+
+  /** At the end of the search: waits as `settled` does, then cancels what is left, recording why. */
+  async finish(bound: ProfileWaitBound): Promise<void> {
+    if (await this.settled(Infinity, bound)) return;
+    this.endedWhy = bound.stopped() ? 'the search was stopped before its profile finished' : 'the search\'s budget ran out before its profile finished';
+    this.scope?.cancel();
+    await this.settled(Infinity, null); // a cancelled profile's call ends at once (TRY_CANCEL)
   }
 }
 /** Verifier messages in the status query and the result: head and tail, where the error itself is. */
@@ -160,7 +204,7 @@ export async function kernelSearch(input: SearchInput, carried?: CarriedState): 
   const problemKey = byKey ? problemKeyOf(problem) : undefined;
   /** The problem as activity inputs carry it: by key (new searches), or whole (histories from before the patch). */
   const problemArg = () => (problemKey ? { problemKey } : { problem });
-  const profiler = patched(PROFILE_PATCH) ? new Profiler(searchId, problemArg, options.verifyTimeoutS, verifyOptions, patched(PROFILE_BOUND_PATCH) ? (carried?.records.filter((r) => r.profile !== undefined).length ?? 0) : 0) : null;
+  const profiler = patched(PROFILE_PATCH) ? new Profiler(searchId, problemArg, options.verifyTimeoutS, verifyOptions, patched(PROFILE_BOUND_PATCH) ? (carried?.records.filter((r) => r.profile !== undefined).length ?? 0) : 0, patched(PROFILE_WAIT_PATCH)) : null;
   /** With the patch, a proxy whose calls carry a summary for the UI's timeline. */
   const generateWith = (summary: string) => (byKey ? proxyActivities<Activities>({ ...GENERATE_OPTIONS, summary }).generateKernel : generateKernel);
   const verifyWith = (summary: string) => (byKey ? proxyActivities<Activities>({ ...verifyOptions, summary }).verifyKernel : verifyKernel);
@@ -176,6 +220,7 @@ export async function kernelSearch(input: SearchInput, carried?: CarriedState): 
     gpuSeconds: 0,
   };
   let stopRequested: string | null = null;
+  const profileWaitBound = (): ProfileWaitBound => ({ deadlineMs: state.deadlineMs, stopped: () => stopRequested !== null });
   let stopReason: StopReason | null = null;
   /** Set when the search ends with an error or is cancelled: what the status query and the details say. */
   let ended: { phase: 'failed' | 'cancelled'; reason: string } | null = null;
@@ -264,7 +309,7 @@ export async function kernelSearch(input: SearchInput, carried?: CarriedState): 
   async function runRound(): Promise<void> {
     state.round += 1;
     const round = state.round;
-    await profiler?.settled(round - 1); // profiles started two rounds ago (never the last round's: they overlap this one's generation)
+    await profiler?.settled(round - 1, profileWaitBound()); // profiles started two rounds ago (never the last round's: they overlap this one's generation)
     const remaining = options.maxCandidates > 0 ? options.maxCandidates - state.candidatesStarted : options.width;
     const plans = planNext(state, round, Math.min(options.width, remaining), patched(POPULATION_PATCH) ? 'population' : 'classic');
     state.candidatesStarted += plans.length;
@@ -336,7 +381,8 @@ export async function kernelSearch(input: SearchInput, carried?: CarriedState): 
       stopReason = nextStopReason();
       if (stopReason) break;
       if (workflowInfo().continueAsNewSuggested) {
-        await profiler?.settled(Infinity);
+        // profiles still running at the deadline or a stop: the next turn ends the search instead
+        if (profiler && !(await profiler.settled(Infinity, profileWaitBound()))) continue;
         await condition(allHandlersFinished);
         await continueAsNew<typeof kernelSearch>(input, compact(state));
       }
@@ -349,7 +395,7 @@ export async function kernelSearch(input: SearchInput, carried?: CarriedState): 
     throw err;
   }
 
-  await profiler?.settled(Infinity);
+  await profiler?.finish(profileWaitBound());
   const solved = state.best?.verdict.status === 'correct';
   await finalise(finalStatus(solved, stopReason));
   await condition(allHandlersFinished);
