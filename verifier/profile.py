@@ -84,6 +84,9 @@ class ProfileResult(TypedDict):
     stages: dict[str, float]  # {"profile": seconds}, as the verdict's stage times
 
 
+NCU_OFF = "off"  # KS_NCU=off: no profiles on this worker (they cost GPU time: about 3 min each on the H200)
+
+
 def ncu_path() -> str | None:
     """KS_NCU names the ncu binary; otherwise ncu on PATH."""
     named = os.environ.get("KS_NCU")
@@ -175,6 +178,8 @@ def profile_request(raw: str) -> ProfileResult:
         return result(False, f"bad request: {e}", [], t0)
     if req["device"] != "cuda":
         return result(False, "CPU device: Nsight Compute reads GPU counters only", [], t0)
+    if os.environ.get("KS_NCU") == NCU_OFF:
+        return result(False, "profiling is turned off on this GPU worker (KS_NCU=off)", [], t0)
     ncu = ncu_path()
     if ncu is None:
         named = os.environ.get("KS_NCU")

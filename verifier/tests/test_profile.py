@@ -64,6 +64,13 @@ def test_no_ncu_is_unavailable_with_its_reason(monkeypatch: pytest.MonkeyPatch, 
     assert "KS_NCU" in str(res["reason"]) and "not an executable" in str(res["reason"])
 
 
+def test_profiling_turned_off_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KS_NCU", "off")
+    res = profile.profile_request(json.dumps(request("elementwise_add", "add_correct", device="cuda")))
+    assert res["available"] is False and res["kernels"] == []
+    assert "turned off" in str(res["reason"]) and "KS_NCU=off" in str(res["reason"])
+
+
 def _fake_ncu(tmp_path: Path, body: str) -> Path:
     ncu = tmp_path / "bin" / "ncu"
     ncu.parent.mkdir()
