@@ -94,6 +94,14 @@ def allowed_modules(paths: Any, cache_root: str) -> list[str]:
     return out[:MAX_MODULES]
 
 
+def local_bytes(fields: dict[str, int]) -> int:
+    """A kernel's local memory per thread. ptxas puts spills and local arrays in the stack frame, which
+    cuobjdump prints as STACK (CUDA 13 shows a 128-byte spill as ``STACK:128 LOCAL:0``); LOCAL is the
+    local memory outside that frame, which older toolkits reported for the same bytes. The larger of the two,
+    never their sum, so one spill is not counted twice."""
+    return max(fields.get("STACK", 0), fields.get("LOCAL", 0))
+
+
 def kernel_resources(paths: Any, cache_root: str) -> tuple[dict[str, dict[str, int]], str | None]:
     """Per demangled kernel name, ``registers``, ``spill_bytes`` (local memory per thread) and
     ``shared_bytes`` (static) from the modules the candidate built; and why there are none, when that
@@ -114,7 +122,7 @@ def kernel_resources(paths: Any, cache_root: str) -> tuple[dict[str, dict[str, i
             return {}, f"cuobjdump failed on the extension: {(res.stderr.strip().splitlines() or ['exit ' + str(res.returncode)])[-1][:200]}"
         usage.update(parse_resource_usage(res.stdout))
     names = demangle(list(usage))
-    return {names[m][:200]: {"registers": f.get("REG", 0), "spill_bytes": f.get("LOCAL", 0),
+    return {names[m][:200]: {"registers": f.get("REG", 0), "spill_bytes": local_bytes(f),
                              "shared_bytes": f.get("SHARED", 0)} for m, f in usage.items()}, None
 
 

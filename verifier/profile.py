@@ -19,6 +19,7 @@ import io
 import json
 import os
 import shutil
+import sys
 import time
 from typing import Any, TypedDict
 
@@ -162,6 +163,11 @@ def counters_unreadable(log_text: str) -> str | None:
     return None
 
 
+def ncu_said(log_text: str) -> str:
+    """ncu's last few messages of its own (``==PROF==``, ``==ERROR==`` and such) in its log, joined."""
+    return " | ".join([ln for ln in log_text.splitlines() if ln.startswith("==")][-3:])
+
+
 def ncu_command(ncu: str, max_kernels: int) -> list[str]:
     return [ncu, "--clock-control", "none", "--target-processes", "all", "--profile-from-start", "off",
             "--csv", "--page", "raw", "--print-units", "base", "--metrics", ",".join(METRICS),
@@ -205,8 +211,11 @@ def _run(req: Any, ncu: str, max_kernels: int, t0: float) -> ProfileResult:
         return result(False, f"the candidate failed: {checked.verdict['status']}: {checked.verdict['message'][:300]}", [], t0)
     deadline = t0 + min(PROFILE_TIMEOUT_S, max(60.0, 3 * float(req["timeout_s"])))
     ncu_dir = os.path.dirname(os.path.dirname(os.path.realpath(ncu)))
-    runner = sandbox.start_runner("cuda", sandbox.netns_available(), wrap=ncu_command(ncu, max_kernels),
-                                  extra_cfg={"profile": True}, needed=[ncu_dir])
+    use_netns = sandbox.netns_available()
+    # ncu and the library it injects talk over 127.0.0.1: in the candidate's own network namespace that
+    # loopback is down until verifier.loopback brings it up (else the profiled process waits for ncu forever)
+    wrap = ([sys.executable, "-m", "verifier.loopback"] if use_netns else []) + ncu_command(ncu, max_kernels)
+    runner = sandbox.start_runner("cuda", use_netns, wrap=wrap, extra_cfg={"profile": True}, needed=[ncu_dir])
     chan = Channel(req)
     lock: Any = None
     try:
@@ -238,8 +247,7 @@ def _run(req: Any, ncu: str, max_kernels: int, t0: float) -> ProfileResult:
             return result(False, why, [], t0)
         kernels = parse_csv(text)
         if not kernels:
-            tail = " | ".join([ln for ln in text.splitlines() if ln.startswith("==")][-3:])
-            return result(False, f"ncu reported no kernels ({tail[:400] or 'empty report'})", [], t0)
+            return result(False, f"ncu reported no kernels ({ncu_said(text)[:400] or 'empty report'})", [], t0)
         return result(True, None, kernels, t0)
     finally:
         if lock is not None:
@@ -257,6 +265,7 @@ def _failed(chan: Channel, ev: dict[str, Any] | None, t0: float) -> ProfileResul
         return result(False, f"the candidate failed: {ev['kind']}: {ev['message'][:300]}", [], t0)
     status, msg = chan.gone_or_timeout()
     if status == "timeout":
-        return result(False, f"timeout: {msg[:300]}", [], t0)
+        said = ncu_said(log_text)
+        return result(False, f"timeout: {msg[:300]}" + (f"; ncu said: {said[:300]}" if said else ""), [], t0)
     log(f"profile: candidate process under ncu ended: {msg[:300]}")
     return result(False, f"the candidate failed under ncu: {status}: {msg[:300]}", [], t0)

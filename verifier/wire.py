@@ -78,7 +78,7 @@ class HardwareKernel(TypedDict):
     block: list[int] | None
     registers: int | None  # per thread
     shared_bytes: int | None  # per block, static + dynamic
-    spill_bytes: int | None  # spill stores + loads per thread
+    spill_bytes: int | None  # local memory per thread (spills and local arrays), bytes
     occupancy: float | None  # active warps / the SM's maximum, estimated
     occupancy_limiter: Limiter | None
 

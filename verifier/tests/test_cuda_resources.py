@@ -12,7 +12,8 @@ from verifier import cuda_resources as cr
 from verifier import hardware
 
 # cuobjdump --dump-resource-usage of a load_inline module: two architectures, the second with more
-# registers for one kernel (the larger figure is kept), a kernel with local memory, a template kernel
+# registers for one kernel (the larger figure is kept), a kernel with local memory, a template kernel, and a
+# spilling kernel as CUDA 13.0's cuobjdump lists it (nvcc -O3 -maxrregcount=16 -arch=sm_90a on axpy_cuda_spill.py)
 LISTING = """
 Fatbin elf code:
 ================
@@ -42,6 +43,8 @@ Resource usage:
  Function _Z11axpy_kernelPKfS0_Pffl:REG:18 STACK:0 SHARED:0 LOCAL:0 CONSTANT[0]:388 TEXTURE:0 SURFACE:0 SAMPLER:0
  Function _Z11tile_kernelILi64EEvPKfPf:
   REG:40 STACK:0 SHARED:16384 LOCAL:0 CONSTANT[0]:368 TEXTURE:0 SURFACE:0 SAMPLER:0
+ Function _Z17axpy_spill_kernelPKfS0_Pfflf:
+  REG:24 STACK:128 SHARED:0 LOCAL:0 CONSTANT[0]:572 TEXTURE:0 SURFACE:0 SAMPLER:0
 Fatbin ptx code:
 ================
 arch = sm_90a
@@ -54,6 +57,7 @@ def test_listing_is_parsed_per_function_with_the_largest_figure_across_architect
         "_Z11axpy_kernelPKfS0_Pffl": {"REG": 18, "STACK": 0, "SHARED": 0, "LOCAL": 0},
         "_Z17axpy_local_kernelPKfS0_Pffl": {"REG": 20, "STACK": 128, "SHARED": 0, "LOCAL": 128},
         "_Z11tile_kernelILi64EEvPKfPf": {"REG": 40, "STACK": 0, "SHARED": 16384, "LOCAL": 0},
+        "_Z17axpy_spill_kernelPKfS0_Pfflf": {"REG": 24, "STACK": 128, "SHARED": 0, "LOCAL": 0},
     }
 
 
@@ -107,6 +111,8 @@ def test_kernel_resources_run_cuobjdump_on_the_allowed_modules(tmp_path: Path, m
     assert note is None
     assert res["_Z17axpy_local_kernelPKfS0_Pffl"] == {"registers": 20, "spill_bytes": 128, "shared_bytes": 0}
     assert res["_Z11tile_kernelILi64EEvPKfPf"]["shared_bytes"] == 16384
+    # CUDA 13's cuobjdump puts ptxas's 128 bytes of spill stores in the stack frame alone (STACK:128 LOCAL:0)
+    assert res["_Z17axpy_spill_kernelPKfS0_Pfflf"] == {"registers": 24, "spill_bytes": 128, "shared_bytes": 0}
 
 
 def test_a_failing_cuobjdump_is_a_note_not_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
