@@ -19,7 +19,6 @@ import io
 import json
 import os
 import shutil
-import sys
 import time
 from typing import Any, TypedDict
 
@@ -211,11 +210,8 @@ def _run(req: Any, ncu: str, max_kernels: int, t0: float) -> ProfileResult:
         return result(False, f"the candidate failed: {checked.verdict['status']}: {checked.verdict['message'][:300]}", [], t0)
     deadline = t0 + min(PROFILE_TIMEOUT_S, max(60.0, 3 * float(req["timeout_s"])))
     ncu_dir = os.path.dirname(os.path.dirname(os.path.realpath(ncu)))
-    use_netns = sandbox.netns_available()
-    # ncu and the library it injects talk over 127.0.0.1: in the candidate's own network namespace that
-    # loopback is down until verifier.loopback brings it up (else the profiled process waits for ncu forever)
-    wrap = ([sys.executable, "-m", "verifier.loopback"] if use_netns else []) + ncu_command(ncu, max_kernels)
-    runner = sandbox.start_runner("cuda", use_netns, wrap=wrap, extra_cfg={"profile": True}, needed=[ncu_dir])
+    runner = sandbox.start_runner("cuda", sandbox.netns_available(), wrap=ncu_command(ncu, max_kernels),
+                                  extra_cfg={"profile": True}, needed=[ncu_dir])
     chan = Channel(req)
     lock: Any = None
     try:
