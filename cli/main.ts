@@ -28,6 +28,7 @@ import { checkEndpoint, scriptedProblemsAt } from './endpointCheck.js';
 import { describeInputs, isAttentionSpec, loadProblem, loadProblems, parseBackend } from './problem.js';
 import { connectedGpuSlots, runCampaign, resumeCampaign } from './campaigns.js';
 import { reportKind, writeReport } from './report.js';
+import { listRuns, runTable } from './runLists.js';
 import { auditInputOf, resumeAudit, runAudit, verifyOnce } from './audits.js';
 import { writeAuditReport } from './auditReport.js';
 import { MAX_KERNEL_CHARS, readKernelSet } from './kernelSet.js';
@@ -57,6 +58,7 @@ Usage:
   kernel-search stop ID [--reason TEXT]
   kernel-search extend ID DURATION
   kernel-search list [--status ${SEARCH_STATUSES.join('|')}] [--problem ID] [--campaign NAME] [--limit 50] [--json]
+  kernel-search list --kind campaign|audit [--limit 50] [--json]
   kernel-search worker orchestrator|gpu [--verifier cpu|cuda] [--gpus 0,1] [--per-gpu N] [--slots N] [--task-queue Q]
   kernel-search scripted-model [--port 8000] [--replies DIR]
   kernel-search demo
@@ -89,7 +91,7 @@ const COMMAND_HELP: Record<string, string> = {
   status: 'Where a search stands, how it ended (or why it failed), its recent verdicts and its UI link.',
   stop: 'Graceful stop: in-flight candidates are cancelled, the best kernel so far is the result.',
   extend: 'Moves the deadline of a running search by a positive duration (at most 24h at a time, 7 days in all).',
-  list: 'Searches, newest first, by status, problem or campaign.',
+  list: 'Searches, newest first, by status, problem or campaign; --kind campaign or audit lists those instead, each with how far it got (a running one asked through its progress query, a finished one from its result).',
   worker: 'Runs the orchestrator worker (workflows + generation) or a GPU worker (verification) as its own process.',
   'scripted-model': 'Runs the scripted OpenAI-compatible model on its own.',
   demo: 'The whole loop on this machine: embedded server, both workers, the scripted model when no endpoint is configured, the CPU verifier when no GPU.',
@@ -97,10 +99,11 @@ const COMMAND_HELP: Record<string, string> = {
 
 function commandHelp(command: string): string {
   const lines = USAGE.split('\n');
-  const start = lines.findIndex((l) => l.startsWith(`  kernel-search ${command} `) || l === `  kernel-search ${command}`);
+  const ofCommand = (l: string) => l.startsWith(`  kernel-search ${command} `) || l === `  kernel-search ${command}`;
+  const start = lines.findIndex(ofCommand);
   if (start < 0) return USAGE;
   let end = start + 1;
-  while (end < lines.length && /^ {10,}/.test(lines[end]!)) end++;
+  while (end < lines.length && (/^ {10,}/.test(lines[end]!) || ofCommand(lines[end]!))) end++; // continuations, and a command's other forms
   return ['Usage:', ...lines.slice(start, end), '', COMMAND_HELP[command] ?? ''].join('\n');
 }
 
@@ -569,7 +572,19 @@ async function extend(argv: string[]): Promise<number> {
 }
 
 async function list(argv: string[]): Promise<number> {
-  const { values } = args(argv, { status: { type: 'string' }, problem: { type: 'string' }, campaign: { type: 'string' }, json: { type: 'boolean' }, limit: { type: 'string' } });
+  const { values } = args(argv, { kind: { type: 'string' }, status: { type: 'string' }, problem: { type: 'string' }, campaign: { type: 'string' }, json: { type: 'boolean' }, limit: { type: 'string' } });
+  const kind = values.kind ?? 'search';
+  if (kind !== 'search' && kind !== 'campaign' && kind !== 'audit') throw new UsageError(`--kind must be search, campaign or audit; got "${kind}"`);
+  if (kind !== 'search') {
+    const searchOnly = (['status', 'problem', 'campaign'] as const).filter((o) => values[o] !== undefined);
+    if (searchOnly.length > 0) throw new UsageError(`--${searchOnly[0]} lists searches only; it does not go with --kind ${kind}`);
+    const limit = positiveInt(values.limit, '--limit', 50);
+    const rows = await listRuns(await clientFor(resolveTemporalTarget()), kind, limit);
+    if (values.json) process.stdout.write(`${JSON.stringify(rows)}\n`);
+    else if (rows.length === 0) process.stdout.write(`no ${kind}s\n`);
+    else printTable(runTable(kind, rows));
+    return 0;
+  }
   const clauses = [`WorkflowType = 'kernelSearch'`];
   const quote = (s: string) => `'${s.replace(/'/g, "\\'")}'`;
   if (values.status !== undefined) {
@@ -597,11 +612,14 @@ async function list(argv: string[]): Promise<number> {
   if (values.json) process.stdout.write(`${JSON.stringify(rows)}\n`);
   else if (rows.length === 0) process.stdout.write('no searches match\n');
   else {
-    const table = [['SEARCH', 'STATUS', 'EXECUTION', 'BEST', 'STARTED'], ...(rows as Record<string, unknown>[]).map((r) => [String(r.searchId), String(r.status), String(r.workflowStatus), r.bestSpeedup === null ? '-' : `${(r.bestSpeedup as number).toFixed(2)}×`, String(r.startTime)])];
-    const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
-    for (const row of table) process.stdout.write(`${row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
+    printTable([['SEARCH', 'STATUS', 'EXECUTION', 'BEST', 'STARTED'], ...(rows as Record<string, unknown>[]).map((r) => [String(r.searchId), String(r.status), String(r.workflowStatus), r.bestSpeedup === null ? '-' : `${(r.bestSpeedup as number).toFixed(2)}×`, String(r.startTime)])]);
   }
   return 0;
+}
+
+function printTable(table: string[][]): void {
+  const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
+  for (const row of table) process.stdout.write(`${row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
 }
 
 // ── problems / campaign / resume ────────────────────────────────────────────────────────────────

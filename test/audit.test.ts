@@ -108,6 +108,11 @@ test('an audit of a kernel folder judges every matched kernel, lists what matche
   assert.equal(va.kept, false);
   assert.equal(va.verdictStatus, 'correct');
   assert.equal(entries3.filter((e) => e.kept).length, 3);
+  const audits = await env.cli(['list', '--kind', 'audit']);
+  assert.equal(audits.exitCode, 0, audits.stderr);
+  const [head, row] = audits.stdout.trim().split('\n').map((l) => l.split(/\s{2,}/));
+  assert.deepEqual(head, ['NAME', 'EXECUTION', 'DONE', 'HELD UP', 'FAILED', 'STARTED', 'CLOSED']);
+  assert.deepEqual(row?.slice(0, 5), ['a1', 'COMPLETED', '4/4', '2', '0'], audits.stdout);
 
   const reportDir = path.join(dir, 'report-a1');
   const report = await env.cli(['report', 'a1', '--out', reportDir]);

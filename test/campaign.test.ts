@@ -61,6 +61,14 @@ test('a campaign survives a worker restart, records a terminated search as faile
     const p = await handle.query(campaignProgressQuery);
     return p.entries.find((e) => e.status === 'running' && e.problemId.startsWith('camp_bad'));
   }, 180_000, 'an unsolvable search to be running');
+  // the campaign is certainly running now (its victim is): listed with its progress, asked by query
+  const running = await env.cli(['list', '--kind', 'campaign', '--json']);
+  assert.equal(running.exitCode, 0, running.stderr);
+  const [live] = JSON.parse(running.stdout) as { name: string; workflowStatus: string; total: number; done: number }[];
+  assert.equal(live?.name, 'c1');
+  assert.equal(live.workflowStatus, 'RUNNING');
+  assert.equal(live.total, 10, 'a running campaign is listed with its progress');
+  assert.ok(live.done >= 1 && live.done < 10, JSON.stringify(live));
   await env.client.workflow.getHandle(victim.searchId).terminate('test: operator terminated it');
 
   const entries = (await handle.result()) as CampaignEntry[];
@@ -81,6 +89,12 @@ test('a campaign survives a worker restart, records a terminated search as faile
   const listed = await env.cli(['list', '--campaign', 'c1', '--status', 'solved', '--json']);
   assert.equal(listed.exitCode, 0, listed.stderr);
   assert.equal(JSON.parse(listed.stdout).length, SOLVABLE.length);
+  const campaigns = await env.cli(['list', '--kind', 'campaign', '--json']);
+  assert.equal(campaigns.exitCode, 0, campaigns.stderr);
+  const rows = JSON.parse(campaigns.stdout) as { name: string; workflowStatus: string; total: number; done: number; good: number; failed: number }[];
+  assert.equal(rows.length, 1, 'the resumed campaign is one row, its newest run');
+  assert.deepEqual({ ...rows[0], startTime: undefined, closeTime: undefined, workflowId: undefined },
+    { name: 'c1', workflowStatus: 'COMPLETED', total: 10, done: 10, good: SOLVABLE.length, failed: 0, startTime: undefined, closeTime: undefined, workflowId: undefined });
 
   // Scheduling: one verification per slot at a time, and every slot used.
   const slots = (readdirSync(path.join(env.dataDir, 'artifacts'), { recursive: true }) as string[])

@@ -28,6 +28,8 @@ test('an unknown backend', () => expectRefusal(['run', '--problem', problemFile(
 test('an unparseable budget', () => expectRefusal(['run', '--problem', problemFile('vector_add'), '--budget', 'soon'], /--budget: cannot parse duration "soon"/));
 test('an unreachable endpoint names the URL', () =>
   expectRefusal(['run', '--problem', problemFile('vector_add')], /cannot reach model endpoint http:\/\/127\.0\.0\.1:9\/v1/, { OPENAI_BASE_URL: 'http://127.0.0.1:9/v1' }));
+test('list of an unknown kind', () => expectRefusal(['list', '--kind', 'searches'], /--kind must be search, campaign or audit; got "searches"/));
+test('list of audits with a search filter', () => expectRefusal(['list', '--kind', 'audit', '--status', 'solved'], /--status lists searches only; it does not go with --kind audit/));
 test('an unknown command', () => expectRefusal(['frobnicate'], /unknown command "frobnicate"/));
 test('extend with a bad duration', () => expectRefusal(['extend', 'some-id', '-5m'], /./));
 
