@@ -5,7 +5,7 @@ VENV := .venv
 NODE_STAMP := node_modules/.installed
 VENV_STAMP := $(VENV)/.installed
 
-.PHONY: setup build lint test test-ts test-py demo dev clean
+.PHONY: setup build lint test test-ts test-py demo dev gpu-check clean
 
 setup: $(NODE_STAMP) $(VENV_STAMP)
 
@@ -39,6 +39,10 @@ demo: setup build
 
 dev: setup build
 	node dist/cli/main.js dev
+
+# the whole stack on a GPU host (docs/operations.md, "Checking a GPU host"); ARGS="--only audit" and such
+gpu-check: setup build
+	node dist/bench/acceptance.js $(ARGS)
 
 clean:
 	rm -rf dist .data

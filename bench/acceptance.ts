@@ -18,6 +18,7 @@ import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import type { Profile } from '../domain/profile.js';
 import { REPO_ROOT } from '../infra/paths.js';
 import { resolveTemporalTarget, startEmbeddedServer } from '../infra/temporal.js';
 import { freePort } from '../test/harness.js';
@@ -146,15 +147,19 @@ async function phaseSearch(stack: Stack, sampler: GpuSampler): Promise<Row> {
   let ok = false;
   let infra = 0;
   try {
-    const out = JSON.parse(res.stdout.trim().split('\n').at(-1) ?? '{}') as { searchId?: string; solved?: boolean; candidates?: { status: string }[] };
+    const out = JSON.parse(res.stdout.trim().split('\n').at(-1) ?? '{}') as { searchId?: string; solved?: boolean; candidates?: { status: string }[]; best?: { profile?: Profile } | null };
     const statuses = (out.candidates ?? []).map((c) => c.status);
     infra = statuses.filter((s) => s === 'infra_error').length;
-    got = `${out.solved ? 'solved' : 'unsolved'}: ${statuses.join(', ')}`;
-    ok = out.solved === true && statuses.at(-1) === 'correct' && infra === 0;
+    // the best kernel's Nsight Compute profile: read, or unavailable with its reason (a host without ncu
+    // or readable counters is still a host this run must pass on); missing only if the search lost it
+    const profile = out.best?.profile;
+    const profiled = profile === undefined ? 'no profile' : profile.available ? `profiled: ${profile.kernels.length} kernel(s) in ${profile.cost_s.toFixed(0)} s` : `profile unavailable: ${profile.reason ?? '?'}`;
+    got = `${out.solved ? 'solved' : 'unsolved'}: ${statuses.join(', ')}; ${profiled.slice(0, 160)}`;
+    ok = out.solved === true && statuses.at(-1) === 'correct' && infra === 0 && profile !== undefined;
   } catch {
     got += `: ${res.stderr.slice(-300)}`;
   }
-  return { phase: 'search (relative-position attention)', expected: 'solved: compile_error, incorrect, correct', got, ok, infraErrors: infra, lost: ok ? 0 : 1, wallS: (t1 - t0) / 1000, busy: sampler.busy(t0, t1) };
+  return { phase: 'search (relative-position attention)', expected: 'solved: compile_error, incorrect, correct; best kernel profiled or why not', got, ok, infraErrors: infra, lost: ok ? 0 : 1, wallS: (t1 - t0) / 1000, busy: sampler.busy(t0, t1) };
 }
 
 async function phaseAudit(stack: Stack, sampler: GpuSampler, expected: Record<string, Expected>, outDir: string): Promise<Row[]> {
@@ -299,7 +304,9 @@ function table(rows: Row[]): string {
 async function main(): Promise<number> {
   const { values } = parseArgs({ options: { out: { type: 'string' }, only: { type: 'string', default: 'search,audit,crash' }, 'per-gpu': { type: 'string' }, verifier: { type: 'string', default: 'cuda' } } });
   if (values.verifier !== 'cuda' && values.verifier !== 'cpu') throw new Error(`--verifier must be cuda or cpu, got "${values.verifier}"`);
-  const only = new Set(values.only.split(','));
+  const only = new Set(values.only.split(',').map((p) => p.trim()).filter((p) => p !== ''));
+  const unknown = [...only].filter((p) => !['search', 'audit', 'crash'].includes(p));
+  if (unknown.length > 0 || only.size === 0) throw new Error(`--only takes phases among search, audit, crash; got "${values.only}"`);
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'ks-acceptance-'));
   const outDir = path.resolve(values.out ?? path.join(dataDir, 'out'));
   mkdirSync(outDir, { recursive: true });
@@ -333,4 +340,9 @@ async function main(): Promise<number> {
   return rows.every((r) => r.ok) ? 0 : 1;
 }
 
-process.exit(await main());
+process.exit(
+  await main().catch((err: unknown) => {
+    process.stderr.write(`acceptance: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 2;
+  }),
+);

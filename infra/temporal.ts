@@ -21,7 +21,7 @@ export interface TemporalTarget {
 export function resolveTemporalTarget(env: NodeJS.ProcessEnv = process.env): TemporalTarget {
   const namespace = env.TEMPORAL_NAMESPACE || 'default';
   if (env.TEMPORAL_ADDRESS) {
-    const target: TemporalTarget = { address: env.TEMPORAL_ADDRESS, namespace, embedded: false, uiUrl: env.TEMPORAL_UI_URL || 'https://cloud.temporal.io' };
+    const target: TemporalTarget = { address: env.TEMPORAL_ADDRESS, namespace, embedded: false, uiUrl: env.TEMPORAL_UI_URL || defaultUiUrl(env.TEMPORAL_ADDRESS) };
     if (env.TEMPORAL_TLS_CERT && env.TEMPORAL_TLS_KEY) {
       target.tls = { clientCertPair: { crt: readFileSync(env.TEMPORAL_TLS_CERT), key: readFileSync(env.TEMPORAL_TLS_KEY) } };
     } else if (env.TEMPORAL_API_KEY || env.TEMPORAL_TLS === 'true') {
@@ -33,6 +33,18 @@ export function resolveTemporalTarget(env: NodeJS.ProcessEnv = process.env): Tem
   const port = Number(env.KS_TEMPORAL_PORT || 7233);
   const uiPort = Number(env.KS_TEMPORAL_UI_PORT || 8233);
   return { address: `127.0.0.1:${port}`, namespace, embedded: true, uiUrl: `http://localhost:${uiPort}` };
+}
+
+/**
+ * The Web UI of a cluster named by its address when TEMPORAL_UI_URL does not say: Temporal Cloud's for a
+ * `*.tmprl.cloud` address, otherwise port 8233 of the same host (what `temporal server start-dev` serves;
+ * a deployed cluster's UI is wherever it was deployed, hence TEMPORAL_UI_URL).
+ */
+export function defaultUiUrl(address: string): string {
+  const host = address.replace(/^[a-z]+:\/\//i, '').replace(/:\d+$/, '');
+  if (/(^|\.)tmprl\.cloud$/i.test(host)) return 'https://cloud.temporal.io';
+  const bare = host.replace(/^\[|\]$/g, '');
+  return `http://${bare.includes(':') ? `[${bare}]` : bare || 'localhost'}:8233`;
 }
 
 export function workflowUrl(target: TemporalTarget, workflowId: string): string {

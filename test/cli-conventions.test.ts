@@ -13,6 +13,7 @@ import { execa } from 'execa';
 import { progressLine, progressOf } from '../cli/campaigns.js';
 import type { CampaignEntry } from '../domain/types.js';
 import { REPO_ROOT, WORKFLOWS_PATH } from '../infra/paths.js';
+import { resolveTemporalTarget, workflowUrl } from '../infra/temporal.js';
 import { CLI, TestEnv, eventually, freePort, problemFile } from './harness.js';
 
 let env: TestEnv;
@@ -27,6 +28,14 @@ const oneLine = (stderr: string) => {
   assert.equal(lines.length, 1, `expected one line, got: ${stderr}`);
   return lines[0]!;
 };
+
+test('links to a cluster named by TEMPORAL_ADDRESS go to its own host unless TEMPORAL_UI_URL says otherwise', () => {
+  const url = (env: NodeJS.ProcessEnv) => workflowUrl(resolveTemporalTarget(env), 'ks-x');
+  assert.equal(url({ TEMPORAL_ADDRESS: '10.0.0.5:7233' }), 'http://10.0.0.5:8233/namespaces/default/workflows/ks-x', 'a self-hosted dev server, not Temporal Cloud');
+  assert.equal(url({ TEMPORAL_ADDRESS: '[::1]:7233' }), 'http://[::1]:8233/namespaces/default/workflows/ks-x');
+  assert.equal(url({ TEMPORAL_ADDRESS: 'ns.a1b2c.tmprl.cloud:7233', TEMPORAL_NAMESPACE: 'ns.a1b2c' }), 'https://cloud.temporal.io/namespaces/ns.a1b2c/workflows/ks-x');
+  assert.equal(url({ TEMPORAL_ADDRESS: 'temporal:7233', TEMPORAL_UI_URL: 'https://ui.example' }), 'https://ui.example/namespaces/default/workflows/ks-x');
+});
 
 test('--help, <command> --help, help <command> and --version', async () => {
   const top = await env.cli(['--help']);

@@ -262,3 +262,45 @@ def _cover(run: Any, fd_path: Any, dirs: Sequence[str], inside: list[str]) -> li
             return f"cover {c} read-only: {err}"
         done.append(c)
     return done
+
+
+CONFINED_ENV = "VERIFIER_CONFINED"  # what ``confine_then_exec`` did, for the process it runs at the end
+
+
+def confine_then_exec(argv: Sequence[str]) -> None:
+    """``python -m verifier.confine CONFIG_JSON -- COMMAND...``: confine this process as the config's
+    ``confine`` entry says (hiding its ``gpu_lock_dir``), then become COMMAND, which inherits the
+    confinement, the lock directory's descriptor and, in ``VERIFIER_CONFINED``, what was done.
+
+    For a profiler (``verifier.profile``): ncu injects threads and fork hooks into the process it starts,
+    and a process with several threads cannot enter the nested user namespace that locks the mounts; so
+    the confinement is made here, single-threaded, and ncu starts inside it. The working directory stays
+    the one this started in (ncu writes its log there); the candidate's process moves to its scratch."""
+    if len(argv) < 3 or argv[1] != "--":
+        sys.stderr.write("usage: python -m verifier.confine CONFIG_JSON -- COMMAND...\n")
+        os._exit(2)
+    import json
+
+    with open(argv[0], encoding="utf-8") as f:
+        cfg = json.load(f)
+    spec = cfg.get("confine")
+    if spec is None:
+        sys.stderr.write("verifier: confine: the config has no 'confine' entry\n")
+        os._exit(3)
+    lock_dir = cfg.get("gpu_lock_dir")
+    cwd = os.getcwd()
+    ok, what, fds = confine({**spec, "required": True}, hidden=[lock_dir] if lock_dir else [])
+    for fd in fds.values():
+        os.set_inheritable(fd, True)
+    os.chdir(cwd)
+    os.environ[CONFINED_ENV] = json.dumps({"ok": ok, "what": what + "; confined before the profiler started",
+                                           "lock_dir_fd": next(iter(fds.values()), None)})
+    try:
+        os.execvp(argv[2], list(argv[2:]))
+    except OSError as e:
+        sys.stderr.write(f"verifier: confine: cannot run {argv[2]}: {e}\n")
+        os._exit(3)
+
+
+if __name__ == "__main__":
+    confine_then_exec(sys.argv[1:])

@@ -231,15 +231,18 @@ def build_cache_dir() -> str:
 
 
 def spawn_runner(cfg_path: str, workdir: str, env: dict[str, str], use_netns: bool,
-                 wrap: list[str] | None = None) -> tuple[subprocess.Popen, int, Any, Any]:
+                 wrap: list[str] | None = None, confine_first: bool = False) -> tuple[subprocess.Popen, int, Any, Any]:
     """Start ``python -m verifier._runner``; returns (process, read end of the control pipe, stdout, stderr files).
     ``wrap`` (a profiler's command line, ``verifier.profile``) goes right before the python: inside the
-    namespaces, so what it starts is confined like any candidate process.
+    namespaces, so what it starts is confined like any candidate process. With ``confine_first`` the
+    filesystem confinement is made before ``wrap`` starts (``verifier.confine``), not by the runner.
 
     Where the isolation is missing and not allowed (``isolation_missing``), what starts is a process that
     says why on stderr and exits: the verification ends as ``infra_error`` (fail closed)."""
     r, w = os.pipe()
     cmd = [*(wrap or []), sys.executable, "-X", "faulthandler", "-m", "verifier._runner", cfg_path, str(w)]
+    if confine_first:  # see verifier.confine.confine_then_exec: the profiler starts inside the confinement
+        cmd = [sys.executable, "-m", "verifier.confine", cfg_path, "--", *cmd]
     missing = isolation_missing(use_netns)
     if missing is None:
         cmd = ["unshare", *PIDNS_FLAGS] + cmd
@@ -313,6 +316,8 @@ def start_runner(device: str, use_netns: bool, wrap: list[str] | None = None,
             "required": not allow_unconfined(),  # a failed confinement ends the process: infra_error
         }
     cfg.update(extra_cfg or {})
+    confine_first = bool(wrap) and "confine" in cfg  # a profiler's threads would keep the runner from it
+    cfg["confined_first"] = confine_first
     for d in ("triton_cache", "torch_extensions"):
         os.makedirs(os.path.join(ddir, d), exist_ok=True)
     cfg_path = os.path.join(workdir, "config.json")
@@ -326,7 +331,7 @@ def start_runner(device: str, use_netns: bool, wrap: list[str] | None = None,
         extra["TRITON_INTERPRET"] = "1"
         extra.setdefault("CUDA_VISIBLE_DEVICES", "")
     t = time.monotonic()
-    proc, ctl_fd, out_f, err_f = spawn_runner(cfg_path, workdir, clean_env(extra), use_netns, wrap)
+    proc, ctl_fd, out_f, err_f = spawn_runner(cfg_path, workdir, clean_env(extra), use_netns, wrap, confine_first)
     out_f.close()
     err_f.close()
     return RunnerProcess(proc, ctl_fd, workdir, device, use_netns and (missing is None or allow_unconfined()),

@@ -119,7 +119,14 @@ def main() -> None:  # noqa: C901 - one linear script
     # the GPU lock directory stays reachable through a descriptor only (closed before the candidate runs)
     lock_dir = cfg.get("gpu_lock_dir")
     lock_dir_fd = None
-    if cfg.get("confine") is not None:  # first thing, while single-threaded: only this file's code has run
+    if cfg.get("confined_first"):  # confined before a profiler started this process (verifier.confine)
+        done = json.loads(os.environ.pop("VERIFIER_CONFINED", "null"))
+        if not isinstance(done, dict):  # fail closed: the parent says infra_error
+            sys.stderr.write("verifier: the candidate's process was to be confined before it started, and was not\n")
+            os._exit(3)
+        fs_readonly, fs_what, lock_dir_fd = bool(done["ok"]), str(done["what"]), done.get("lock_dir_fd")
+        os.chdir(cfg["confine"]["scratch"])
+    elif cfg.get("confine") is not None:  # first thing, while single-threaded: only this file's code has run
         from verifier.confine import confine
 
         fs_readonly, fs_what, hidden_fds = confine(cfg["confine"], hidden=[lock_dir] if lock_dir else [])

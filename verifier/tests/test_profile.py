@@ -7,11 +7,14 @@ import os
 import stat
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
-from verifier import profile
+from verifier import profile, sandbox
+from verifier.channel import Channel
 from verifier.tests.conftest import FIXTURES, REPO, request
 
 CAPTURE = (FIXTURES / "ncu" / "raw_page.csv").read_text()
@@ -30,6 +33,18 @@ def test_parser_reads_the_raw_page() -> None:
     assert copy["top_stalls"][0]["pct"] == pytest.approx(100 * 6.1 / 9.5, abs=0.05)
     assert mm["tensor_pipe_pct"] == pytest.approx(63.2)  # the larger of the HMMA and wgmma pipes
     assert mm["top_stalls"][0]["reason"] == "math_pipe_throttle"
+
+
+def test_parser_reads_a_real_capture() -> None:
+    """ncu 2025.3.1's own output on the H200 (2026-12-04, test_profile_gpu.py): a Triton axpy over 16 M
+    floats, profiled twice; its warnings and ``==PROF==`` lines come before the CSV."""
+    kernels = profile.parse_csv((FIXTURES / "ncu" / "h200_axpy.csv").read_text())
+    assert [k["name"] for k in kernels] == ["axpy_kernel", "axpy_kernel"]
+    k = kernels[0]
+    assert k["duration_ns"] == pytest.approx(44896.0)
+    assert k["dram_throughput_pct"] == pytest.approx(84.06) and k["sm_throughput_pct"] == pytest.approx(5.02)
+    assert k["achieved_occupancy_pct"] == pytest.approx(63.66) and k["tensor_pipe_pct"] == 0.0
+    assert k["top_stalls"][0] == {"reason": "long_scoreboard", "pct": 86.8}
 
 
 def test_parser_scales_durations_and_tolerates_missing_columns() -> None:
@@ -88,6 +103,36 @@ def test_ncu_refused_counters_inside_the_confinement(monkeypatch: pytest.MonkeyP
     res = profile.profile_request(json.dumps(request("elementwise_add", "add_correct", device="cuda")))
     assert res["available"] is False
     assert "not readable on this host" in str(res["reason"]) and "ERR_NVGPUCTRPERM" in str(res["reason"])
+
+
+@pytest.mark.skipif(sandbox.isolation_missing(True) is not None, reason="no isolation on this host")
+def test_the_profiler_starts_inside_the_confinement(tmp_path: Path) -> None:
+    """ncu injects threads into the process it starts, and a process with several threads cannot lock its
+    mounts (a nested user namespace): so the confinement is made before ncu starts, and ncu and the
+    candidate's process see the same read-only host (seen on the H200: confining under ncu hung)."""
+    fd, outside = tempfile.mkstemp(prefix="ks-outside-", dir="/tmp")
+    os.close(fd)
+    probe = REPO / ".ks-profiler-wrote-here"
+    ncu = _fake_ncu(tmp_path, f"""touch {probe} 2>/dev/null && echo repo=writable >> ncu.log || echo repo=read-only >> ncu.log
+test -e {outside} && echo tmp=host >> ncu.log || echo tmp=covered >> ncu.log
+while [ "$1" != "--log-file" ]; do shift; done
+shift 2
+exec "$@"
+""")
+    runner = sandbox.start_runner("cpu", True, wrap=profile.ncu_command(str(ncu), 1), needed=[str(tmp_path)])
+    chan = Channel(request("elementwise_add", "add_correct"))
+    try:
+        chan.attach(runner)
+        chan.deadline = time.monotonic() + 120
+        ev = chan.wait_event({"ready"})
+        log_text = (Path(runner.workdir) / profile.NCU_LOG).read_text()
+    finally:
+        chan.discard()
+        os.unlink(outside)
+        probe.unlink(missing_ok=True)
+    assert "repo=read-only" in log_text and "tmp=covered" in log_text, log_text
+    assert ev is not None and ev["ev"] == "ready", ev
+    assert ev["fs_readonly"] is True and "confined before the profiler started" in ev["fs_what"]
 
 
 def test_rejected_source_is_not_profiled(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
