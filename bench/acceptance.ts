@@ -4,8 +4,9 @@
 // It starts, as separate processes the way a cluster runs them: a Temporal dev server (this repository's
 // embedded one), the scripted model, the orchestrator worker and the GPU worker (CUDA verifier), then
 //   (a) search: the seed's relative-position attention problem with the demo's scripted replies
-//       (a compile error, a wrong scale, then a correct kernel: solved; --max-candidates 3, since on a GPU
-//       a solved search goes on making its kernel faster until its budget ends);
+//       (a compile error, a wrong scale, then a correct kernel: solved; --max-candidates 5, since on a GPU
+//       a solved search goes on making its kernel faster until its budget ends), whose round-3 kernel's
+//       Nsight Compute counters (or the reason there are none) must reach round 5's prompt;
 //   (b) audit: the kernels of bench/acceptance/kernels (Triton and CUDA, correct and cheating), each
 //       verdict against bench/acceptance/expected.json;
 //   (c) crash: a campaign over the correct acceptance kernels (the scripted model replies with them), the
@@ -18,6 +19,7 @@ import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { ArtifactStore } from '../activities/artifacts.js';
 import type { Profile } from '../domain/profile.js';
 import { REPO_ROOT } from '../infra/paths.js';
 import { resolveTemporalTarget, startEmbeddedServer } from '../infra/temporal.js';
@@ -139,9 +141,24 @@ async function searchVerdicts(stack: Stack, searchId: string): Promise<{ status:
   return { status: s.searchStatus ?? '?', statuses, candidates: s.status?.candidatesVerified ?? statuses.length };
 }
 
-async function phaseSearch(stack: Stack, sampler: GpuSampler): Promise<Row> {
+/** Rounds of the acceptance search: the scripted replies solve it at round 3 (its last reply repeats);
+ * round 3's profile runs while round 4 generates and reaches round 5's prompt (workflows/kernelSearch.ts). */
+const SEARCH_ROUNDS = 5;
+const PROFILED_ROUND = 3;
+
+/** Whether the last round's prompt carries the counters of an earlier round's kernel, or why there were none. */
+function promptCarriesCounters(dataDir: string, searchId: string): boolean {
+  const file = path.join(dataDir, 'artifacts', ArtifactStore.keyFor(searchId, SEARCH_ROUNDS, 0, 'prompt.md'));
+  try {
+    return /^- (Counters of |No hardware counters for this kernel: )/m.test(readFileSync(file, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+async function phaseSearch(stack: Stack, sampler: GpuSampler, dataDir: string): Promise<Row> {
   const t0 = Date.now();
-  const res = await stack.cli(['run', '--problem', ATTENTION, '--width', '1', '--max-candidates', '3', '--budget', '10m', '--fresh', '--json']);
+  const res = await stack.cli(['run', '--problem', ATTENTION, '--width', '1', '--max-candidates', String(SEARCH_ROUNDS), '--budget', '10m', '--fresh', '--json']);
   const t1 = Date.now();
   let got = `exit ${res.exitCode}`;
   let ok = false;
@@ -154,12 +171,21 @@ async function phaseSearch(stack: Stack, sampler: GpuSampler): Promise<Row> {
     // or readable counters is still a host this run must pass on); missing only if the search lost it
     const profile = out.best?.profile;
     const profiled = profile === undefined ? 'no profile' : profile.available ? `profiled: ${profile.kernels.length} kernel(s) in ${profile.cost_s.toFixed(0)} s` : `profile unavailable: ${profile.reason ?? '?'}`;
+    const asScripted = statuses.slice(0, PROFILED_ROUND).join(',') === 'compile_error,incorrect,correct' && statuses.slice(PROFILED_ROUND).every((st) => st === 'correct');
+    ok = out.solved === true && asScripted && infra === 0 && profile !== undefined;
     got = `${out.solved ? 'solved' : 'unsolved'}: ${statuses.join(', ')}; ${profiled.slice(0, 160)}`;
-    ok = out.solved === true && statuses.at(-1) === 'correct' && infra === 0 && profile !== undefined;
+    if (stack.verifier === 'cpu') {
+      // untimed on the CPU: a search stops at its first correct kernel (stop reason solved_untimed)
+      ok &&= statuses.length === PROFILED_ROUND;
+    } else {
+      const inPrompt = out.searchId !== undefined && promptCarriesCounters(dataDir, out.searchId);
+      got += `; round ${SEARCH_ROUNDS}'s prompt ${inPrompt ? 'carries' : 'lacks'} them`;
+      ok &&= statuses.length === SEARCH_ROUNDS && inPrompt;
+    }
   } catch {
     got += `: ${res.stderr.slice(-300)}`;
   }
-  return { phase: 'search (relative-position attention)', expected: 'solved: compile_error, incorrect, correct; best kernel profiled or why not', got, ok, infraErrors: infra, lost: ok ? 0 : 1, wallS: (t1 - t0) / 1000, busy: sampler.busy(t0, t1) };
+  return { phase: 'search (relative-position attention)', expected: `solved: compile_error, incorrect, then correct; a kernel profiled (or why not), round ${SEARCH_ROUNDS}'s prompt carries it`, got, ok, infraErrors: infra, lost: ok ? 0 : 1, wallS: (t1 - t0) / 1000, busy: sampler.busy(t0, t1) };
 }
 
 async function phaseAudit(stack: Stack, sampler: GpuSampler, expected: Record<string, Expected>, outDir: string): Promise<Row[]> {
@@ -323,7 +349,7 @@ async function main(): Promise<number> {
     await stack.startModel(modelPort, repliesDir(dataDir, expected));
     await Promise.all([stack.startWorker('orchestrator'), stack.startWorker('gpu')]);
     log(`stack up in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
-    if (only.has('search')) rows.push(await phaseSearch(stack, sampler));
+    if (only.has('search')) rows.push(await phaseSearch(stack, sampler, dataDir));
     if (only.has('audit')) rows.push(...(await phaseAudit(stack, sampler, expected, outDir)));
     if (only.has('crash')) rows.push(await phaseCrash(stack, sampler, expected, dataDir));
   } catch (err) {

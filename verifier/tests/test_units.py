@@ -164,10 +164,10 @@ def test_netns_start_failure_falls_back(monkeypatch, allowed):
         monkeypatch.delenv("VERIFIER_ALLOW_UNCONFINED", raising=False)
     real = sandbox.spawn_runner
 
-    def flaky(cfg_path, workdir, env, use_netns, wrap=None):
+    def flaky(cfg_path, workdir, env, use_netns, *rest):
         if use_netns:
-            return real("/nonexistent/config.json", workdir, env, use_netns, wrap)
-        return real(cfg_path, workdir, env, use_netns, wrap)
+            return real("/nonexistent/config.json", workdir, env, use_netns, *rest)
+        return real(cfg_path, workdir, env, use_netns, *rest)
 
     monkeypatch.setattr(sandbox, "spawn_runner", flaky)
     v = vmod.verify_request(vmod.parse_request(json.dumps(request("elementwise_add", "add_correct"))))
