@@ -130,8 +130,8 @@ def _side_stream(ver: Verification, tres: dict[str, Any], med: float | None, che
     if med is not None and work is not None and work > SIDE_STREAM_FACTOR * med + SIDE_STREAM_SLACK_MS:
         cheats.add(Cheat.SIDE_STREAM, f"median {med:.4f} ms with events on the current stream, {work:.4f} ms when "
                                       f"the device is synchronized before the end event (fastest of the synchronised "
-                                      f"trials, less the fastest synchronize alone, "
-                                      f"{tres.get('sync_overhead_min', 0):.4f} ms): work runs outside the timed stream")
+                                      f"trials, less what a synchronize alone costs, "
+                                      f"{tres.get('sync_overhead_ms', 0):.4f} ms): work runs outside the timed stream")
     prof: dict[str, Any] = tres["profiled"] if isinstance(tres.get("profiled"), dict) else {}
     ver.note(profiled=prof)
     pw = prof.get("work_ms_per_call")

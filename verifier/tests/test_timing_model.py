@@ -161,6 +161,39 @@ def test_a_noisy_round_is_measured_again_instead_of_rejected():
     assert r["synced_rounds"] >= 2 and not flagged(r), r
 
 
+def test_a_host_preempted_before_its_start_event_is_not_hidden_work():
+    """The host thread descheduled between reading its clock and submitting the start event (an interrupt,
+    another process): that trial's host time holds the delay while its GPU interval does not, so the trial
+    reads *less* than nothing. When that happens to the no-op trials, "the fastest synchronize alone" went
+    negative and a correct 1.4 us kernel was rejected as side-stream (H200, 2026-12-04: -0.029 ms).
+    The synchronize's cost is never taken as below zero, nor from one outlier."""
+    for seed in range(30):
+        rng = random.Random(seed)
+        gpu = SimGpu()
+        c = gpu.clock()
+        check, perf = c._side_stream_check, c.perf
+        on = {"yes": False}
+
+        def preempted_perf() -> float:
+            t = perf()
+            if on["yes"] and rng.random() < 0.08:
+                gpu.host += rng.uniform(0.005, 0.04)  # delayed right after reading the clock
+            return t
+
+        def jittery_check(*a: Any, **k: Any) -> dict[str, Any]:
+            on["yes"] = True
+            try:
+                return check(*a, **k)
+            finally:
+                on["yes"] = False
+
+        c.perf = preempted_perf
+        c._side_stream_check = jittery_check  # type: ignore[method-assign]
+        r = c.bench_cuda([honest(gpu, 0.0014, 0.005)] * 3, min_trials=100, target_s=0.01)
+        assert not flagged(r), (seed, r)
+        assert r["sync_overhead_ms"] >= 0.0
+
+
 def test_graph_replay_measures_the_gpu_when_the_host_is_slower_than_the_flush():
     """A call whose Python takes 0.2 ms to launch a 0.01 ms kernel (a busy host, several eager ops): timed
     from its launches the GPU waits inside the window; replayed as a graph it does not."""
