@@ -20,15 +20,24 @@ export interface KernelSet {
   ignored: string[];
 }
 
-const jsonlLine = z.object({
-  problem: z.string().min(1, 'empty "problem"'),
-  source: z.string(),
-  /** Optional: the kernel's name in the report (default: its problem id). */
-  name: z.string().min(1).optional(),
-}).passthrough();
+const positive = z.number().int().positive();
+/** A line names its problem by id (`problem`) or, as KernelBench's own run files do, by `level` and `problem_id`. */
+const jsonlLine = z
+  .object({
+    problem: z.string().min(1, 'empty "problem"').optional(),
+    level: positive.optional(),
+    problem_id: positive.optional(),
+    source: z.string(),
+    /** Optional: the kernel's name in the report (default: its problem id). */
+    name: z.string().min(1).optional(),
+  })
+  .passthrough()
+  .refine((l) => l.problem !== undefined || (l.level !== undefined && l.problem_id !== undefined), { message: 'needs "problem", or "level" and "problem_id"' });
 
 /** A KernelBench-style name: `level1/19_ReLU`, `level1-19_ReLU`, `level1_19`, `level2/7`. */
 const KERNELBENCH_NAME = /(?:^|\/)level(\d+)[/_-](\d+)(?:_[^/]*)?$/;
+/** The file KernelBench's own scripts write for each sample: `level_1_problem_19_sample_0_kernel`. */
+const KERNELBENCH_RUN_FILE = /(?:^|\/)level_?(\d+)_problem_(\d+)(?:_sample_\d+)?(?:_kernel)?$/;
 
 /**
  * The problem a kernel's name claims, in this order: the name is a problem id (`vector_add`,
@@ -39,7 +48,7 @@ export function matchProblem(name: string, problems: ProblemRef[]): { problem: P
   const byId = new Map(problems.map((p) => [p.id, p]));
   const exact = byId.get(name);
   if (exact) return { problem: exact };
-  const kb = KERNELBENCH_NAME.exec(name);
+  const kb = KERNELBENCH_NAME.exec(name) ?? KERNELBENCH_RUN_FILE.exec(name);
   if (kb) {
     const [level, number] = [Number(kb[1]), Number(kb[2])];
     const hit = problems.find((p) => p.level === level && p.number === number);
@@ -116,7 +125,7 @@ function folderClaims(dir: string): { items: Claim[]; ignored: string[] } {
   return { items, ignored };
 }
 
-/** One kernel a line; any line that is not a {problem, source} object stops the whole file (nothing starts). */
+/** One kernel a line; any line that is not a {problem, source} (or {level, problem_id, source}) object stops the whole file (nothing starts). */
 function jsonlClaims(file: string): { items: Claim[]; ignored: string[] } {
   const base = path.basename(file);
   const items: Claim[] = [];
@@ -132,9 +141,10 @@ function jsonlClaims(file: string): { items: Claim[]; ignored: string[] } {
     const parsed = jsonlLine.safeParse(value);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
-      throw new Error(`${where}: each line must be {"problem": "<problem id>", "source": "<kernel module>"}; ${issue.path.join('.') || 'the line'}: ${issue.message}`);
+      throw new Error(`${where}: each line must be {"problem": "<problem id>", "source": "<kernel module>"} (or "level" and "problem_id" for "problem"); ${issue.path.join('.') || 'the line'}: ${issue.message}`);
     }
-    items.push({ name: parsed.data.problem, file: where, source: parsed.data.source, ...(parsed.data.name ? { kernelId: parsed.data.name } : {}) });
+    const { problem, level, problem_id: number } = parsed.data;
+    items.push({ name: problem ?? `level${level}/${number}`, file: where, source: parsed.data.source, ...(parsed.data.name ? { kernelId: parsed.data.name } : {}) });
   });
   if (items.length === 0) throw new Error(`${base} holds no kernels`);
   return { items, ignored: [] };

@@ -39,6 +39,26 @@ test('a name matches a problem id, a KernelBench level and number, or a last pat
   assert.equal(miss.problem, null);
   assert.match((miss as { reason: string }).reason, /level 3 problem 5 is not in the selection/);
   assert.equal(matchProblem('vector_addd', PLAIN).problem, null);
+  // the files KernelBench's own generation scripts write, one per sample
+  assert.equal(matchProblem('level_1_problem_19_sample_0_kernel', KB).problem?.id, 'level1-19_ReLU');
+  assert.equal(matchProblem('runs/deepseek/level_2_problem_19_sample_3_kernel', KB).problem?.id, 'level2-19_ConvGelu');
+  assert.match((matchProblem('level_1_problem_7_sample_0_kernel', KB) as { reason: string }).reason, /level 1 problem 7 is not in the selection/);
+});
+
+test('a KernelBench run folder: one file per sample, each judged, matched by level and problem number', () => {
+  const root = folder('kb-run', { 'level_1_problem_19_sample_0_kernel.py': 'relu0', 'level_1_problem_19_sample_1_kernel.py': 'relu1', 'level_2_problem_19_sample_0_kernel.py': 'conv' });
+  const set = readKernelSet(root, KB);
+  assert.deepEqual(set.kernels.map((k) => `${k.kernelId}→${k.problemId}`), ['level_1_problem_19_sample_0_kernel→level1-19_ReLU', 'level_1_problem_19_sample_1_kernel→level1-19_ReLU', 'level_2_problem_19_sample_0_kernel→level2-19_ConvGelu']);
+  assert.deepEqual(set.problemsWithoutKernel, ['level1-23_Softmax']);
+});
+
+test('a JSONL line may name its problem by KernelBench level and problem_id; one with neither is refused', () => {
+  const file = path.join(dir, 'kb.jsonl');
+  writeFileSync(file, [JSON.stringify({ level: 1, problem_id: 23, source: 'S', sample_id: 0 }), JSON.stringify({ level: 2, problem_id: 19, source: 'C' })].join('\n'));
+  const set = readKernelSet(file, KB);
+  assert.deepEqual(set.kernels.map((k) => `${k.file}→${k.problemId}`), ['kb.jsonl:1→level1-23_Softmax', 'kb.jsonl:2→level2-19_ConvGelu']);
+  writeFileSync(file, JSON.stringify({ level: 1, source: 'S' }));
+  assert.throws(() => readKernelSet(file, KB), /kb\.jsonl:1: .*needs "problem", or "level" and "problem_id"/);
 });
 
 test('a folder of kernels: matched, unmatched, problems without a kernel, repeats and non-modules', () => {

@@ -84,7 +84,7 @@ class ProfileResult(TypedDict):
     stages: dict[str, float]  # {"profile": seconds}, as the verdict's stage times
 
 
-NCU_OFF = "off"  # KS_NCU=off: no profiles on this worker (they cost GPU time: about 3 min each on the H200)
+NCU_OFF = "off"  # KS_NCU=off: no profiles on this worker (each takes a slot: about 11 s for a small kernel, H200)
 
 
 def ncu_path() -> str | None:

@@ -94,7 +94,7 @@ const PROFILE_BOUND_PATCH = 'ncu-profile-bound-across-runs';
  * Patch 'ncu-profile-wait-bounded': waiting for profiles never runs past the search's deadline or a stop,
  * and at the end the unfinished ones are cancelled and recorded as unavailable, saying why. Before it, a
  * search that had ended waited up to the profile activity's 7 minutes past its budget (about 3 minutes
- * per profile on the H200, docs/benchmarks.md).
+ * per profile on the H200 then, when profiles waited out the start-up limit; docs/benchmarks.md).
  */
 const PROFILE_WAIT_PATCH = 'ncu-profile-wait-bounded';
 
