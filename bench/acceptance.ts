@@ -338,7 +338,7 @@ async function main(): Promise<number> {
   mkdirSync(outDir, { recursive: true });
   const expected = JSON.parse(readFileSync(path.join(ACCEPTANCE, 'expected.json'), 'utf8')) as Record<string, Expected>;
   const [port, uiPort, modelPort] = [await freePort(), await freePort(), await freePort()];
-  const env: NodeJS.ProcessEnv = { ...process.env, KS_DATA_DIR: dataDir, KS_TEMPORAL_PORT: String(port), KS_TEMPORAL_UI_PORT: String(uiPort), TEMPORAL_ADDRESS: `127.0.0.1:${port}`, OPENAI_BASE_URL: `http://127.0.0.1:${modelPort}/v1`, OPENAI_API_KEY: 'acceptance', KS_MODEL: 'scripted-deepseek-r1', NVIDIA_API_KEY: '' };
+  const env: NodeJS.ProcessEnv = { ...process.env, KS_DATA_DIR: dataDir, KS_TEMPORAL_PORT: String(port), KS_TEMPORAL_UI_PORT: String(uiPort), TEMPORAL_ADDRESS: `127.0.0.1:${port}`, TEMPORAL_UI_URL: `http://localhost:${uiPort}`, OPENAI_BASE_URL: `http://127.0.0.1:${modelPort}/v1`, OPENAI_API_KEY: 'acceptance', KS_MODEL: 'scripted-deepseek-r1', NVIDIA_API_KEY: '' };
   const t0 = Date.now();
   const server = await startEmbeddedServer(resolveTemporalTarget({ ...env, TEMPORAL_ADDRESS: '' }), { dbFile: path.join(dataDir, 'temporal.db') });
   const sampler = new GpuSampler();
