@@ -270,12 +270,15 @@ CONFINED_ENV = "VERIFIER_CONFINED"  # what ``confine_then_exec`` did, for the pr
 def confine_then_exec(argv: Sequence[str]) -> None:
     """``python -m verifier.confine CONFIG_JSON -- COMMAND...``: confine this process as the config's
     ``confine`` entry says (hiding its ``gpu_lock_dir``), then become COMMAND, which inherits the
-    confinement, the lock directory's descriptor and, in ``VERIFIER_CONFINED``, what was done.
+    confinement and, in ``VERIFIER_CONFINED``, what was done.
 
     For a profiler (``verifier.profile``): ncu injects threads and fork hooks into the process it starts,
     and a process with several threads cannot enter the nested user namespace that locks the mounts; so
     the confinement is made here, single-threaded, and ncu starts inside it. The working directory stays
-    the one this started in (ncu writes its log there); the candidate's process moves to its scratch."""
+    the one this started in (ncu writes its log there); the candidate's process moves to its scratch.
+    No descriptor of the lock directory is passed on: ncu would keep it open for the whole profile as
+    pid 1 of the namespace, where the candidate can reach it (``/proc/1/fd``); the parent holds the GPU
+    lock for the candidate's process instead."""
     if len(argv) < 3 or argv[1] != "--":
         sys.stderr.write("usage: python -m verifier.confine CONFIG_JSON -- COMMAND...\n")
         os._exit(2)
@@ -289,12 +292,11 @@ def confine_then_exec(argv: Sequence[str]) -> None:
         os._exit(3)
     lock_dir = cfg.get("gpu_lock_dir")
     cwd = os.getcwd()
-    ok, what, fds = confine({**spec, "required": True}, hidden=[lock_dir] if lock_dir else [])
+    ok, what, fds = confine(spec, hidden=[lock_dir] if lock_dir else [])  # exits 3 on failure if required
     for fd in fds.values():
-        os.set_inheritable(fd, True)
+        os.close(fd)
     os.chdir(cwd)
-    os.environ[CONFINED_ENV] = json.dumps({"ok": ok, "what": what + "; confined before the profiler started",
-                                           "lock_dir_fd": next(iter(fds.values()), None)})
+    os.environ[CONFINED_ENV] = json.dumps({"ok": ok, "what": what + "; confined before the profiler started"})
     try:
         os.execvp(argv[2], list(argv[2:]))
     except OSError as e:

@@ -210,20 +210,23 @@ def _run(req: Any, ncu: str, max_kernels: int, t0: float) -> ProfileResult:
         return result(False, f"the candidate failed: {checked.verdict['status']}: {checked.verdict['message'][:300]}", [], t0)
     deadline = t0 + min(PROFILE_TIMEOUT_S, max(60.0, 3 * float(req["timeout_s"])))
     ncu_dir = os.path.dirname(os.path.dirname(os.path.realpath(ncu)))
-    runner = sandbox.start_runner("cuda", sandbox.netns_available(), wrap=ncu_command(ncu, max_kernels),
-                                  extra_cfg={"profile": True}, needed=[ncu_dir])
+    import torch
+
+    # Confined before ncu starts, the candidate's process gets no way to the lock directory (see
+    # confine.confine_then_exec): its start-up (CUDA context, IPC probe) is covered by this shared lock.
+    lock: Any = gpu_lock.GpuLock(gpu_lock.gpu_key(torch)) if torch.cuda.is_available() else gpu_lock.NoLock()
     chan = Channel(req)
-    lock: Any = None
     try:
+        lock.acquire("shared", deadline)
+        runner = sandbox.start_runner("cuda", sandbox.netns_available(), wrap=ncu_command(ncu, max_kernels),
+                                      extra_cfg={"profile": True}, needed=[ncu_dir])
         chan.attach(runner)
         chan.deadline = min(deadline, chan.t_spawn + STARTUP_LIMIT_S)
         for want in ("ready", "imported"):
             ev = chan.wait_event({want})
             if ev is None or ev["ev"] == "error":
                 return _failed(chan, ev, t0)
-        import torch
-
-        lock = gpu_lock.GpuLock(gpu_lock.gpu_key(torch))
+        lock.release()  # (flock converts a shared lock non-atomically anyway)
         lock.acquire("exclusive", deadline)
         chan.send({"cmd": "profile", "job": {"problem": PROBLEM_FILE, "seed": req["seeds"][0],
                                              "calls": PROFILE_CALLS}})

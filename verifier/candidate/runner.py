@@ -124,8 +124,9 @@ def main() -> None:  # noqa: C901 - one linear script
         if not isinstance(done, dict):  # fail closed: the parent says infra_error
             sys.stderr.write("verifier: the candidate's process was to be confined before it started, and was not\n")
             os._exit(3)
-        fs_readonly, fs_what, lock_dir_fd = bool(done["ok"]), str(done["what"]), done.get("lock_dir_fd")
+        fs_readonly, fs_what = bool(done["ok"]), str(done["what"])
         os.chdir(cfg["confine"]["scratch"])
+        lock_dir = None  # hidden, and no descriptor of it: the parent holds the GPU lock for this process
     elif cfg.get("confine") is not None:  # first thing, while single-threaded: only this file's code has run
         from verifier.confine import confine
 
@@ -157,7 +158,7 @@ def main() -> None:  # noqa: C901 - one linear script
     from verifier import cuda_ipc
 
     lock = None
-    if device == "cuda":
+    if device == "cuda" and not cfg.get("confined_first"):
         # this process's CUDA context and IPC probe must not disturb a candidate being timed on the same GPU
         from verifier.gpu_lock import GpuLock, gpu_key
 

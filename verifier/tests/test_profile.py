@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from verifier import profile, sandbox
+from verifier import gpu_lock, profile, sandbox
 from verifier.channel import Channel
 from verifier.tests.conftest import FIXTURES, REPO, request
 
@@ -115,6 +115,7 @@ def test_the_profiler_starts_inside_the_confinement(tmp_path: Path) -> None:
     probe = REPO / ".ks-profiler-wrote-here"
     ncu = _fake_ncu(tmp_path, f"""touch {probe} 2>/dev/null && echo repo=writable >> ncu.log || echo repo=read-only >> ncu.log
 test -e {outside} && echo tmp=host >> ncu.log || echo tmp=covered >> ncu.log
+ls -l /proc/$$/fd/ >> ncu.log
 while [ "$1" != "--log-file" ]; do shift; done
 shift 2
 exec "$@"
@@ -131,6 +132,10 @@ exec "$@"
         os.unlink(outside)
         probe.unlink(missing_ok=True)
     assert "repo=read-only" in log_text and "tmp=covered" in log_text, log_text
+    # ncu lives as long as the profile, as pid 1 of the candidate's namespace (its /proc/1/fd is the
+    # candidate's to read): it holds no descriptor of the GPU lock directory
+    lock_dir = os.path.realpath(os.environ.get("VERIFIER_LOCK_DIR") or gpu_lock.LOCK_DIR_DEFAULT)
+    assert lock_dir not in log_text, log_text
     assert ev is not None and ev["ev"] == "ready", ev
     assert ev["fs_readonly"] is True and "confined before the profiler started" in ev["fs_what"]
 
