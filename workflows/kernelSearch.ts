@@ -97,6 +97,12 @@ const PROFILE_BOUND_PATCH = 'ncu-profile-bound-across-runs';
  * per profile on the H200 then, when profiles waited out the start-up limit; docs/benchmarks.md).
  */
 const PROFILE_WAIT_PATCH = 'ncu-profile-wait-bounded';
+/**
+ * Patch 'ncu-profile-reuse-identical': a kernel whose source is one already profiled in this search (a model
+ * resubmitting its kernel) gets that profile, when it is ready, instead of a new one: it costs no GPU
+ * slot and no place of PROFILE_PER_SEARCH, and its counters reach the prompts as soon as the first's do.
+ */
+const PROFILE_REUSE_PATCH = 'ncu-profile-reuse-identical';
 
 /** When a wait for profiles gives up: the search's deadline, or a stop. */
 interface ProfileWaitBound {
@@ -114,6 +120,8 @@ class Profiler {
   /** Profiles of this search so far: an earlier run's are in its records (all settled before it continued as new). */
   private started: number;
   private pending: { round: number; done: Promise<void> }[] = [];
+  /** With the reuse patch: this run's profiles by kernel source, resolving to the profile (null if none came). */
+  private readonly bySource: Map<string, Promise<Profile | null>> | null;
   private readonly profileKernel: Activities['profileKernel'];
   /** The scope the profiles run in (bounded waits only), and why it was cancelled. */
   private readonly scope: CancellationScope | null;
@@ -126,29 +134,50 @@ class Profiler {
     verifyOptions: ActivityOptions,
     alreadyProfiled: number,
     private readonly bounded: boolean,
+    reuse: boolean,
   ) {
     this.started = alreadyProfiled;
+    this.bySource = reuse ? new Map() : null;
     this.profileKernel = proxyActivities<Activities>({ ...verifyOptions, startToCloseTimeout: '7 minutes', retry: { maximumAttempts: 1 } }).profileKernel;
     this.scope = bounded ? new CancellationScope() : null;
   }
 
   start(state: CarriedState, rec: CandidateRecord, changed: () => void): void {
-    if (this.started >= PROFILE_PER_SEARCH || rec.source === null || rec.verdict.status !== 'correct') return;
-    this.started += 1;
-    const req: VerifyRequest = { searchId: this.searchId, ...this.problemArg(), round: rec.round, index: rec.index, candidateSource: rec.source, timeoutS: this.timeoutS };
+    if (rec.source === null || rec.verdict.status !== 'correct') return;
+    const source = rec.source;
     const attach = (profile: Profile) => {
       rec.profile = profile;
       if (state.best && state.best.round === rec.round && state.best.index === rec.index) state.best.profile = profile;
       for (const m of state.population ?? []) if (m.round === rec.round && m.index === rec.index) m.profile = profile;
       changed();
     };
+    if (this.bySource) {
+      const earlier = state.records.find((r) => r !== rec && r.source === source && r.profile !== undefined)?.profile;
+      if (earlier) return attach(earlier); // profiled before a continue-as-new
+      const twin = this.bySource.get(source);
+      if (twin) {
+        this.pending.push({ round: rec.round, done: twin.then((p) => (p ? attach(p) : undefined)) });
+        return;
+      }
+    }
+    if (this.started >= PROFILE_PER_SEARCH) return;
+    this.started += 1;
+    const req: VerifyRequest = { searchId: this.searchId, ...this.problemArg(), round: rec.round, index: rec.index, candidateSource: source, timeoutS: this.timeoutS };
     const startedAtMs = Date.now();
     const call = this.scope ? this.scope.run(() => this.profileKernel(req)) : this.profileKernel(req);
-    const done = call.then(attach, (err: unknown) => {
-      if (!isCancellation(err)) attach(unavailableProfile(`the profile activity failed: ${failureMessage(err)}`.slice(0, 500)));
-      else if (this.endedWhy !== null) attach(unavailableProfile(this.endedWhy, (Date.now() - startedAtMs) / 1000));
-    });
-    this.pending.push({ round: rec.round, done });
+    const profiled = call.then(
+      (p): Profile => {
+        attach(p);
+        return p;
+      },
+      (err: unknown): Profile | null => {
+        const p = !isCancellation(err) ? unavailableProfile(`the profile activity failed: ${failureMessage(err)}`.slice(0, 500)) : this.endedWhy !== null ? unavailableProfile(this.endedWhy, (Date.now() - startedAtMs) / 1000) : null;
+        if (p) attach(p);
+        return p;
+      },
+    );
+    this.bySource?.set(source, profiled);
+    this.pending.push({ round: rec.round, done: profiled.then(() => undefined) });
   }
 
   /**
@@ -204,7 +233,7 @@ export async function kernelSearch(input: SearchInput, carried?: CarriedState): 
   const problemKey = byKey ? problemKeyOf(problem) : undefined;
   /** The problem as activity inputs carry it: by key (new searches), or whole (histories from before the patch). */
   const problemArg = () => (problemKey ? { problemKey } : { problem });
-  const profiler = patched(PROFILE_PATCH) ? new Profiler(searchId, problemArg, options.verifyTimeoutS, verifyOptions, patched(PROFILE_BOUND_PATCH) ? (carried?.records.filter((r) => r.profile !== undefined).length ?? 0) : 0, patched(PROFILE_WAIT_PATCH)) : null;
+  const profiler = patched(PROFILE_PATCH) ? new Profiler(searchId, problemArg, options.verifyTimeoutS, verifyOptions, patched(PROFILE_BOUND_PATCH) ? (carried?.records.filter((r) => r.profile !== undefined).length ?? 0) : 0, patched(PROFILE_WAIT_PATCH), patched(PROFILE_REUSE_PATCH)) : null;
   /** With the patch, a proxy whose calls carry a summary for the UI's timeline. */
   const generateWith = (summary: string) => (byKey ? proxyActivities<Activities>({ ...GENERATE_OPTIONS, summary }).generateKernel : generateKernel);
   const verifyWith = (summary: string) => (byKey ? proxyActivities<Activities>({ ...verifyOptions, summary }).verifyKernel : verifyKernel);
