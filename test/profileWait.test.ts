@@ -2,7 +2,7 @@
 // or at once when stopped, instead of waiting out the profile; the profile is cancelled and recorded as
 // unavailable, saying why. Real server, orchestrator worker and CPU verifier; the GPU worker runs in this
 // process so that its profileKernel can stand in for a slow Nsight Compute (which cannot run here,
-// and on the H200 took about 3 minutes): it heartbeats until it is cancelled.
+// and on the H200 once took minutes): it heartbeats until it is cancelled.
 import { Context } from '@temporalio/activity';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import assert from 'node:assert/strict';
