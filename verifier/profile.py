@@ -213,7 +213,8 @@ def _run(req: Any, ncu: str, max_kernels: int, t0: float) -> ProfileResult:
     import torch
 
     # Confined before ncu starts, the candidate's process gets no way to the lock directory (see
-    # confine.confine_then_exec): its start-up (CUDA context, IPC probe) is covered by this shared lock.
+    # confine.confine_then_exec): its start-up (CUDA context, IPC probe, until "ready") is covered by this
+    # shared lock, as the runner's own covers it in a verification.
     lock: Any = gpu_lock.GpuLock(gpu_lock.gpu_key(torch)) if torch.cuda.is_available() else gpu_lock.NoLock()
     chan = Channel(req)
     try:
@@ -226,7 +227,8 @@ def _run(req: Any, ncu: str, max_kernels: int, t0: float) -> ProfileResult:
             ev = chan.wait_event({want})
             if ev is None or ev["ev"] == "error":
                 return _failed(chan, ev, t0)
-        lock.release()  # (flock converts a shared lock non-atomically anyway)
+            if want == "ready":  # start-up done; the import (a CUDA build, maybe) takes no lock
+                lock.release()
         lock.acquire("exclusive", deadline)
         chan.send({"cmd": "profile", "job": {"problem": PROBLEM_FILE, "seed": req["seeds"][0],
                                              "calls": PROFILE_CALLS}})
