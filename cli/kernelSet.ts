@@ -20,19 +20,18 @@ export interface KernelSet {
   ignored: string[];
 }
 
-const positive = z.number().int().positive();
-/** A line names its problem by id (`problem`) or, as KernelBench's own run files do, by `level` and `problem_id`. */
 const jsonlLine = z
   .object({
     problem: z.string().min(1, 'empty "problem"').optional(),
-    level: positive.optional(),
-    problem_id: positive.optional(),
     source: z.string(),
     /** Optional: the kernel's name in the report (default: its problem id). */
     name: z.string().min(1).optional(),
   })
-  .passthrough()
-  .refine((l) => l.problem !== undefined || (l.level !== undefined && l.problem_id !== undefined), { message: 'needs "problem", or "level" and "problem_id"' });
+  .passthrough();
+/** Without `problem`, a line names its problem as KernelBench's own records do: `level` and `problem_id`
+ * (and `sample_id`, which then tells its samples apart in the report). Other fields are not read. */
+const count = z.number().int().nonnegative();
+const kernelBenchKey = z.object({ level: count.positive(), problem_id: count.positive(), sample_id: count.optional() }, { message: 'needs "problem", or "level" and "problem_id"' });
 
 /** A KernelBench-style name: `level1/19_ReLU`, `level1-19_ReLU`, `level1_19`, `level2/7`. */
 const KERNELBENCH_NAME = /(?:^|\/)level(\d+)[/_-](\d+)(?:_[^/]*)?$/;
@@ -86,8 +85,9 @@ export function readKernelSet(kernelsPath: string, problems: ProblemRef[]): Kern
       continue;
     }
     seen.set(dupKey, c.file);
-    let kernelId = c.kernelId ?? m.problem.id;
-    for (let k = 2; usedIds.has(kernelId); k++) kernelId = `${c.kernelId ?? m.problem.id}.${k}`;
+    const wanted = c.kernelId ?? (c.sample !== undefined ? `${m.problem.id}.sample${c.sample}` : m.problem.id);
+    let kernelId = wanted;
+    for (let k = 2; usedIds.has(kernelId); k++) kernelId = `${wanted}.${k}`;
     usedIds.add(kernelId);
     kernels.push({ kernelId, file: c.file, problemId: m.problem.id, source: c.source });
   }
@@ -102,6 +102,8 @@ interface Claim {
   source: string;
   /** The kernel's id in the audit, when the layout gives one (a folder's relative path). */
   kernelId?: string;
+  /** A JSONL line's KernelBench `sample_id`: its id is then `<problem id>.sample<k>`, whatever the line order. */
+  sample?: number;
 }
 
 /** Every .py module under `dir` (recursively), skipping names that start with `.` or `_` (`__pycache__`, `__init__.py`). */
@@ -138,13 +140,20 @@ function jsonlClaims(file: string): { items: Claim[]; ignored: string[] } {
     } catch (err) {
       throw new Error(`${where}: not JSON (${err instanceof Error ? err.message : String(err)})`);
     }
-    const parsed = jsonlLine.safeParse(value);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
+    const refuse = (issue: z.ZodIssue) => {
       throw new Error(`${where}: each line must be {"problem": "<problem id>", "source": "<kernel module>"} (or "level" and "problem_id" for "problem"); ${issue.path.join('.') || 'the line'}: ${issue.message}`);
+    };
+    const parsed = jsonlLine.safeParse(value);
+    if (!parsed.success) return refuse(parsed.error.issues[0]!);
+    let name = parsed.data.problem;
+    let sample: number | undefined;
+    if (name === undefined) {
+      const kb = kernelBenchKey.safeParse(value);
+      if (!kb.success) return refuse(kb.error.issues[0]!);
+      name = `level${kb.data.level}/${kb.data.problem_id}`;
+      sample = kb.data.sample_id;
     }
-    const { problem, level, problem_id: number } = parsed.data;
-    items.push({ name: problem ?? `level${level}/${number}`, file: where, source: parsed.data.source, ...(parsed.data.name ? { kernelId: parsed.data.name } : {}) });
+    items.push({ name, file: where, source: parsed.data.source, ...(parsed.data.name ? { kernelId: parsed.data.name } : {}), ...(sample !== undefined ? { sample } : {}) });
   });
   if (items.length === 0) throw new Error(`${base} holds no kernels`);
   return { items, ignored: [] };

@@ -159,6 +159,8 @@ export interface CandidateRecord {
   artifacts: Record<string, string>;
   /** Nsight Compute counters, when this candidate was one of the search's profiled few (domain/profile.ts). */
   profile?: Profile;
+  /** True when `profile` is an identical earlier kernel's (patch 'ncu-profile-reuse-identical'): no profile of its own. */
+  profileReused?: boolean;
 }
 
 export type Instruction = 'first' | 'fix' | 'faster' | 'explore' | 'combine';

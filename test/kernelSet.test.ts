@@ -54,11 +54,18 @@ test('a KernelBench run folder: one file per sample, each judged, matched by lev
 
 test('a JSONL line may name its problem by KernelBench level and problem_id; one with neither is refused', () => {
   const file = path.join(dir, 'kb.jsonl');
-  writeFileSync(file, [JSON.stringify({ level: 1, problem_id: 23, source: 'S', sample_id: 0 }), JSON.stringify({ level: 2, problem_id: 19, source: 'C' })].join('\n'));
+  writeFileSync(file, [JSON.stringify({ level: 1, problem_id: 23, source: 'S1', sample_id: 1 }), JSON.stringify({ level: 1, problem_id: 23, source: 'S0', sample_id: 0 }), JSON.stringify({ level: 2, problem_id: 19, source: 'C' })].join('\n'));
   const set = readKernelSet(file, KB);
-  assert.deepEqual(set.kernels.map((k) => `${k.file}→${k.problemId}`), ['kb.jsonl:1→level1-23_Softmax', 'kb.jsonl:2→level2-19_ConvGelu']);
+  assert.deepEqual(set.kernels.map((k) => `${k.kernelId}: ${k.file}→${k.problemId}`), [
+    'level1-23_Softmax.sample1: kb.jsonl:1→level1-23_Softmax',
+    'level1-23_Softmax.sample0: kb.jsonl:2→level1-23_Softmax', // by sample, not by line order
+    'level2-19_ConvGelu: kb.jsonl:3→level2-19_ConvGelu',
+  ]);
+  // a line with "problem" keeps its other fields unread, whatever their type
+  writeFileSync(file, JSON.stringify({ problem: 'level1-19_ReLU', problem_id: '19', level: 'one', source: 'R' }));
+  assert.deepEqual(readKernelSet(file, KB).kernels.map((k) => k.problemId), ['level1-19_ReLU']);
   writeFileSync(file, JSON.stringify({ level: 1, source: 'S' }));
-  assert.throws(() => readKernelSet(file, KB), /kb\.jsonl:1: .*needs "problem", or "level" and "problem_id"/);
+  assert.throws(() => readKernelSet(file, KB), /kb\.jsonl:1: .*problem_id/);
 });
 
 test('a folder of kernels: matched, unmatched, problems without a kernel, repeats and non-modules', () => {

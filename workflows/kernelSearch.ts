@@ -145,18 +145,20 @@ class Profiler {
   start(state: CarriedState, rec: CandidateRecord, changed: () => void): void {
     if (rec.source === null || rec.verdict.status !== 'correct') return;
     const source = rec.source;
-    const attach = (profile: Profile) => {
+    const attach = (profile: Profile, reused = false) => {
       rec.profile = profile;
+      if (reused) rec.profileReused = true;
       if (state.best && state.best.round === rec.round && state.best.index === rec.index) state.best.profile = profile;
       for (const m of state.population ?? []) if (m.round === rec.round && m.index === rec.index) m.profile = profile;
       changed();
     };
     if (this.bySource) {
-      const earlier = state.records.find((r) => r !== rec && r.source === source && r.profile !== undefined)?.profile;
-      if (earlier) return attach(earlier); // profiled before a continue-as-new
+      // profiled before a continue-as-new (only counters are reused: a profile that failed is tried again)
+      const earlier = state.records.find((r) => r !== rec && r.source === source && r.profile?.available)?.profile;
+      if (earlier) return attach(earlier, true);
       const twin = this.bySource.get(source);
       if (twin) {
-        this.pending.push({ round: rec.round, done: twin.then((p) => (p ? attach(p) : undefined)) });
+        this.pending.push({ round: rec.round, done: twin.then((p) => (p ? attach(p, true) : undefined)) });
         return;
       }
     }
@@ -233,7 +235,7 @@ export async function kernelSearch(input: SearchInput, carried?: CarriedState): 
   const problemKey = byKey ? problemKeyOf(problem) : undefined;
   /** The problem as activity inputs carry it: by key (new searches), or whole (histories from before the patch). */
   const problemArg = () => (problemKey ? { problemKey } : { problem });
-  const profiler = patched(PROFILE_PATCH) ? new Profiler(searchId, problemArg, options.verifyTimeoutS, verifyOptions, patched(PROFILE_BOUND_PATCH) ? (carried?.records.filter((r) => r.profile !== undefined).length ?? 0) : 0, patched(PROFILE_WAIT_PATCH), patched(PROFILE_REUSE_PATCH)) : null;
+  const profiler = patched(PROFILE_PATCH) ? new Profiler(searchId, problemArg, options.verifyTimeoutS, verifyOptions, patched(PROFILE_BOUND_PATCH) ? (carried?.records.filter((r) => r.profile !== undefined && !r.profileReused).length ?? 0) : 0, patched(PROFILE_WAIT_PATCH), patched(PROFILE_REUSE_PATCH)) : null;
   /** With the patch, a proxy whose calls carry a summary for the UI's timeline. */
   const generateWith = (summary: string) => (byKey ? proxyActivities<Activities>({ ...GENERATE_OPTIONS, summary }).generateKernel : generateKernel);
   const verifyWith = (summary: string) => (byKey ? proxyActivities<Activities>({ ...verifyOptions, summary }).verifyKernel : verifyKernel);
