@@ -4,25 +4,19 @@
 // standing in for the GPU where the CPU cannot: its verdicts get a meaningful time (so a solved search goes
 // on, as on a GPU) and its profileKernel answers for Nsight Compute. On the H200 the acceptance run
 // (bench/acceptance.ts) checks the same with the real ncu.
-import { NativeConnection, Worker } from '@temporalio/worker';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ArtifactStore } from '../activities/artifacts.js';
-import { createVerificationActivities } from '../activities/verifyKernel.js';
-import { VerifierServices } from '../activities/verifierService.js';
-import { DEFAULT_GPU_TASK_QUEUE } from '../domain/defaults.js';
 import type { Profile } from '../domain/profile.js';
 import type { VerdictSummary, VerifyRequest } from '../domain/types.js';
-import { verifierPython } from '../infra/paths.js';
 import { TestEnv, problemFile } from './harness.js';
+import { InProcessGpuWorker } from './inProcessGpuWorker.js';
 
 let env: TestEnv;
-let services: VerifierServices;
-let worker: Worker;
-let running: Promise<void>;
+let gpu: InProcessGpuWorker;
 const profiled: VerifyRequest[] = [];
 
 /** Round 4 (the same kernel as round 3) times fastest: it becomes the best while round 3's profile runs. */
@@ -43,25 +37,12 @@ async function fakeProfile(req: VerifyRequest): Promise<Profile> {
 
 before(async () => {
   env = await TestEnv.start();
-  process.env.KS_DATA_DIR = env.dataDir;
-  services = new VerifierServices(verifierPython(), 'cpu');
-  const real = createVerificationActivities({ device: 'cpu', slots: ['cpu0'], services, store: new ArtifactStore(path.join(env.dataDir, 'artifacts')) });
-  const connection = await NativeConnection.connect({ address: env.target.address });
-  worker = await Worker.create({
-    connection,
-    namespace: env.target.namespace,
-    taskQueue: DEFAULT_GPU_TASK_QUEUE,
-    activities: { verifyKernel: async (req: VerifyRequest) => timed(await real.verifyKernel(req), req.round), profileKernel: fakeProfile },
-    shutdownGraceTime: '1s',
-  });
-  running = worker.run().finally(() => connection.close());
+  gpu = await InProcessGpuWorker.start(env, (real) => ({ verifyKernel: async (req: VerifyRequest) => timed(await real.verifyKernel(req), req.round), profileKernel: fakeProfile }));
   await env.startWorker('orchestrator');
 });
 
 after(async () => {
-  worker?.shutdown();
-  await running?.catch(() => undefined);
-  services?.killAll();
+  await gpu?.stop();
   await env?.stop();
 });
 

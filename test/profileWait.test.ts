@@ -4,24 +4,16 @@
 // process so that its profileKernel can stand in for a slow Nsight Compute (which cannot run here,
 // and on the H200 once took minutes): it heartbeats until it is cancelled.
 import { Context } from '@temporalio/activity';
-import { NativeConnection, Worker } from '@temporalio/worker';
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ArtifactStore } from '../activities/artifacts.js';
-import { createVerificationActivities } from '../activities/verifyKernel.js';
-import { VerifierServices } from '../activities/verifierService.js';
-import { DEFAULT_GPU_TASK_QUEUE } from '../domain/defaults.js';
 import type { Profile } from '../domain/profile.js';
 import type { VerifyRequest } from '../domain/types.js';
-import { verifierPython } from '../infra/paths.js';
 import { TestEnv, eventually, problemFile } from './harness.js';
+import { InProcessGpuWorker } from './inProcessGpuWorker.js';
 
 let env: TestEnv;
-let services: VerifierServices;
-let worker: Worker;
-let running: Promise<void>;
+let gpu: InProcessGpuWorker;
 /** The profiles asked for, by search, and whether each saw its cancellation. */
 const profiles: { searchId: string; cancelled: boolean }[] = [];
 
@@ -43,26 +35,12 @@ async function slowProfile(req: VerifyRequest): Promise<Profile> {
 
 before(async () => {
   env = await TestEnv.start();
-  process.env.KS_DATA_DIR = env.dataDir; // the verifier's build cache, as a worker of this stack has it
-  services = new VerifierServices(verifierPython(), 'cpu');
-  const real = createVerificationActivities({ device: 'cpu', slots: ['cpu0'], services, store: new ArtifactStore(path.join(env.dataDir, 'artifacts')) });
-  const connection = await NativeConnection.connect({ address: env.target.address });
-  worker = await Worker.create({
-    connection,
-    namespace: env.target.namespace,
-    taskQueue: DEFAULT_GPU_TASK_QUEUE,
-    activities: { verifyKernel: real.verifyKernel, profileKernel: slowProfile },
-    maxConcurrentActivityTaskExecutions: 2,
-    shutdownGraceTime: '1s',
-  });
-  running = worker.run().finally(() => connection.close());
+  gpu = await InProcessGpuWorker.start(env, (real) => ({ verifyKernel: real.verifyKernel, profileKernel: slowProfile }), { maxConcurrentActivityTaskExecutions: 2 });
   await env.startWorker('orchestrator');
 });
 
 after(async () => {
-  worker?.shutdown();
-  await running?.catch(() => undefined);
-  services?.killAll();
+  await gpu?.stop();
   await env?.stop();
 });
 

@@ -141,7 +141,8 @@ def _side_stream(ver: Verification, tres: dict[str, Any], med: float | None, che
         cheats.add(Cheat.SIDE_STREAM, f"median {med:.4f} ms with events on the current stream, but the CUDA profiler "
                                       f"saw {pw:.4f} ms of GPU work per call: work runs outside the timed window")
     ver.note(synced_median_ms=tres.get("synced_median"), sync_overhead_ms=tres.get("sync_overhead_ms"),
-             synced_min_ms=tres.get("synced_min"), synced_rounds=tres.get("synced_rounds"),
+             synced_min_ms=tres.get("synced_min"), synced_low_ms=tres.get("synced_low"),
+             synced_rounds=tres.get("synced_rounds"),
              sync_overhead_min_ms=tres.get("sync_overhead_min"), host_median_ms=tres.get("host_median"))
 
 
